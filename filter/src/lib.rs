@@ -1,1 +1,25 @@
-//! placeholder
+//! hzcache proxy-wasm HTTP filter: decides whether a request is cached and under which key,
+//! asks the companion over an Envoy callout, and relays its answer (or lets the request go
+//! upstream untouched when anything fails).
+//!
+//! - `config`: the JSON configuration, parsed and validated once in `on_configure`.
+//! - `rules`: which rule applies to a request.
+//! - `key`: cache key computation and its header encoding.
+//! - `callout`: the callout header list and the classification of the companion's reply.
+//! - `breaker`: the circuit breaker that stops callouts to a failing companion.
+//! - `metrics`: counter names.
+//! - `glue` (wasm only): the proxy-wasm root and HTTP contexts, which only move data between
+//!   Envoy and the modules above. Keeping it out of native builds lets `cargo test` run the
+//!   pure modules without the host's imports.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod breaker;
+pub mod callout;
+pub mod config;
+pub mod key;
+pub mod metrics;
+pub mod rules;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;

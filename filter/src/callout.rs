@@ -1,0 +1,668 @@
+//! The filter's side of the companion callout (docs/callout-protocol.md): deciding whether a
+//! request calls out at all ([`plan`]), the callout's header list, and what to do with the
+//! companion's reply ([`classify`]). Pure: the glue feeds it header lists and bytes.
+
+use crate::config::{Companion, Config, Rule};
+use crate::key::{cache_key, encode_key, KeyError};
+use crate::rules::{find_rule, RequestHead};
+use std::fmt;
+
+pub const FETCH_PATH: &str = "/v1/fetch";
+pub const OUTCOME_HEADER: &str = "x-hzcache-outcome";
+
+/// Connection-scoped headers (RFC 9110 §7.6.1 plus the legacy ones Envoy also strips); they
+/// describe one hop and must not be relayed in either direction.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a request goes upstream without a callout. Not an error: counted as `bypass`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bypass {
+    /// No rule matches the method, path and host.
+    NoRule,
+    /// A pseudo-header the decision needs is absent or not UTF-8.
+    MissingHeader(&'static str),
+    /// A header that would be forwarded is not UTF-8; the callout API only carries strings, and
+    /// dropping the header could change what the origin answers.
+    NotUtf8Header(String),
+    /// The request has a body; the companion's origin fetch would not carry it.
+    HasBody,
+    /// The matched rule yields no key for this request.
+    NoKey { rule: String, reason: KeyError },
+}
+
+impl fmt::Display for Bypass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bypass::NoRule => write!(f, "no rule matches"),
+            Bypass::MissingHeader(name) => write!(f, "request has no usable {name}"),
+            Bypass::NotUtf8Header(name) => write!(f, "request header {name} is not UTF-8"),
+            Bypass::HasBody => write!(f, "request has a body"),
+            Bypass::NoKey { rule, reason } => write!(f, "rule {rule}: {reason}"),
+        }
+    }
+}
+
+/// A callout to make: the rule that matched, the (unencoded) key and the header list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub rule: String,
+    pub key: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Decides whether this request calls out and, if so, builds the callout. `request` is the
+/// client's header list as Envoy gives it (values as bytes, since they need not be UTF-8).
+pub fn plan(
+    config: &Config,
+    request: &[(String, Vec<u8>)],
+    end_of_stream: bool,
+) -> Result<Plan, Bypass> {
+    let method = pseudo(request, ":method")?;
+    let path = pseudo(request, ":path")?;
+    // HTTP/1.0 without Host has no authority; a parameter key does not need one.
+    let authority = match pseudo(request, ":authority") {
+        Ok(a) => a,
+        Err(Bypass::MissingHeader(_)) => "",
+        Err(other) => return Err(other),
+    };
+    let head = RequestHead {
+        method,
+        path,
+        authority,
+    };
+    let (_, rule) = find_rule(&config.rules, &head).ok_or(Bypass::NoRule)?;
+    if !end_of_stream {
+        return Err(Bypass::HasBody);
+    }
+    let key = cache_key(&rule.key, authority, path).map_err(|reason| Bypass::NoKey {
+        rule: rule.name.clone(),
+        reason,
+    })?;
+    let headers = callout_headers(&config.companion, rule, &key, &head, request)?;
+    Ok(Plan {
+        rule: rule.name.clone(),
+        key,
+        headers,
+    })
+}
+
+fn pseudo<'r>(request: &'r [(String, Vec<u8>)], name: &'static str) -> Result<&'r str, Bypass> {
+    request
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .ok_or(Bypass::MissingHeader(name))
+}
+
+/// The callout's headers, in contract order: pseudo-headers, the `x-hzcache-*` instructions,
+/// then every client header that may be forwarded.
+pub fn callout_headers(
+    companion: &Companion,
+    rule: &Rule,
+    key: &str,
+    head: &RequestHead<'_>,
+    request: &[(String, Vec<u8>)],
+) -> Result<Vec<(String, String)>, Bypass> {
+    let fixed = [
+        (":method", "GET".to_string()),
+        (":path", FETCH_PATH.to_string()),
+        (":authority", companion.authority.clone()),
+        ("x-hzcache-map", rule.map.clone()),
+        ("x-hzcache-key", encode_key(key)),
+        ("x-hzcache-mode", rule.mode.as_str().to_string()),
+        ("x-hzcache-value-type", rule.value_type.as_str().to_string()),
+        ("x-hzcache-ttl", rule.ttl_seconds.to_string()),
+        ("x-hzcache-content-type", rule.content_type.clone()),
+        ("x-hzcache-origin", rule.origin.clone()),
+        ("x-hzcache-request-method", head.method.to_string()),
+        ("x-hzcache-request-path", head.path.to_string()),
+        ("x-hzcache-request-host", head.authority.to_string()),
+    ];
+    let named = connection_tokens(request.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let mut headers: Vec<(String, String)> =
+        fixed.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+    for (name, value) in request {
+        if !relayable(name, &named) || name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        let value =
+            String::from_utf8(value.clone()).map_err(|_| Bypass::NotUtf8Header(name.clone()))?;
+        headers.push((name.clone(), value));
+    }
+    Ok(headers)
+}
+
+/// Header names listed in `Connection` values (lower-cased): hop-by-hop by declaration.
+fn connection_tokens<'h>(headers: impl Iterator<Item = (&'h str, &'h [u8])>) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for (name, value) in headers {
+        if !name.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        for token in String::from_utf8_lossy(value).split(',') {
+            let token = token.trim();
+            if !token.is_empty() {
+                tokens.push(token.to_ascii_lowercase());
+            }
+        }
+    }
+    tokens
+}
+
+/// Whether a header may cross from one side to the other (both directions share the rule):
+/// not a pseudo-header, not hop-by-hop (fixed or named in `Connection`), not `content-length`
+/// (the receiving side sets its own), not `x-hzcache-*` (a client must not steer the cache, and
+/// the companion's instructions are not for the client), not `x-envoy-*` (Envoy's own, such as
+/// the callout's `x-envoy-upstream-service-time`, which would leak internal timing).
+fn relayable(name: &str, connection_named: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !(lower.starts_with(':')
+        || lower.starts_with("x-hzcache-")
+        || lower.starts_with("x-envoy-")
+        || lower == "content-length"
+        || HOP_BY_HOP.contains(&lower.as_str())
+        || connection_named.contains(&lower))
+}
+
+/// How the companion's answer was produced, for hits and misses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    Miss,
+}
+
+/// What to do with the companion's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Answer the client locally with this.
+    Serve {
+        outcome: Outcome,
+        status: u32,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Let the request continue upstream untouched.
+    Resume(ResumeReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeReason {
+    /// `pass`: the companion chose not to answer; it is healthy.
+    Pass,
+    /// `error`: the companion could not answer.
+    Error,
+    /// An outcome this filter does not know.
+    UnknownOutcome(String),
+    /// No outcome header: not the companion speaking (Envoy's own 503/504, a wrong cluster).
+    NoOutcome { status: String },
+    /// Zero headers: reset, overflow or timeout inside Envoy.
+    Reset,
+    /// `hit`/`miss` with a `:status` that is not an integer in 100..=599.
+    BadStatus(String),
+    /// `hit`/`miss` with a header value that is not UTF-8 (the local-reply API takes strings);
+    /// relaying without it would change the response, so the origin answers instead.
+    BadHeader(String),
+}
+
+impl ResumeReason {
+    /// Whether this counts against the companion in the circuit breaker. `pass` and an
+    /// unrelayable origin header are answers from a working companion.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, ResumeReason::Pass | ResumeReason::BadHeader(_))
+    }
+}
+
+impl fmt::Display for ResumeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeReason::Pass => write!(f, "companion passed"),
+            ResumeReason::Error => write!(f, "companion error"),
+            ResumeReason::UnknownOutcome(v) => write!(f, "unknown outcome {v:?}"),
+            ResumeReason::NoOutcome { status } => {
+                write!(f, "reply without outcome (status {status:?})")
+            }
+            ResumeReason::Reset => write!(f, "callout reset or timed out (no headers)"),
+            ResumeReason::BadStatus(s) => write!(f, "bad :status {s:?}"),
+            ResumeReason::BadHeader(n) => write!(f, "reply header {n} is not UTF-8"),
+        }
+    }
+}
+
+/// Classifies the companion's reply. `headers` is the callout response header list (empty when
+/// Envoy reports a reset or timeout), `body` its body.
+pub fn classify(headers: &[(String, Vec<u8>)], body: Vec<u8>) -> Reply {
+    if headers.is_empty() {
+        return Reply::Resume(ResumeReason::Reset);
+    }
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).trim().to_string())
+    };
+    let status = value(":status").unwrap_or_default();
+    let outcome = match value(OUTCOME_HEADER) {
+        None => return Reply::Resume(ResumeReason::NoOutcome { status }),
+        Some(o) if o.eq_ignore_ascii_case("hit") => Outcome::Hit,
+        Some(o) if o.eq_ignore_ascii_case("miss") => Outcome::Miss,
+        Some(o) if o.eq_ignore_ascii_case("pass") => return Reply::Resume(ResumeReason::Pass),
+        Some(o) if o.eq_ignore_ascii_case("error") => return Reply::Resume(ResumeReason::Error),
+        Some(o) => return Reply::Resume(ResumeReason::UnknownOutcome(o)),
+    };
+    let Some(code) = parse_status(&status) else {
+        return Reply::Resume(ResumeReason::BadStatus(status));
+    };
+    let named = connection_tokens(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !relayable(name, &named) {
+            continue;
+        }
+        match String::from_utf8(value.clone()) {
+            Ok(v) => out.push((name.clone(), v)),
+            Err(_) => return Reply::Resume(ResumeReason::BadHeader(name.clone())),
+        }
+    }
+    Reply::Serve {
+        outcome,
+        status: code,
+        headers: out,
+        body,
+    }
+}
+
+/// `:status` as a u32 in 100..=599: digits only (no sign, no spaces), at most three of them.
+fn parse_status(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|c| (100..=599).contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn config() -> Config {
+        parse(
+            br#"{
+              "companion": { "authority": "companion.local" },
+              "rules": [
+                { "name": "data", "match": { "path_prefix": "/data", "methods": ["GET", "HEAD"] },
+                  "key": { "query_param": "key", "prefix": "d:" }, "map": "cache", "mode": "body",
+                  "value_type": "bytes", "ttl_seconds": 300, "origin": "app" },
+                { "name": "site", "match": { "path_prefix": "/", "host": "example.com" } }
+              ]
+            }"#,
+        )
+        .unwrap()
+    }
+
+    type Headers = Vec<(String, Vec<u8>)>;
+
+    fn req(pairs: &[(&str, &str)]) -> Headers {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn get(headers: &[(String, String)], name: &str) -> Option<String> {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn names(headers: &[(String, String)]) -> Vec<&str> {
+        headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn callout_carries_every_contract_header() {
+        let request = req(&[
+            (":method", "HEAD"),
+            (":path", "/data/x?key=a%20b&z=1"),
+            (":authority", "Shop.example:8443"),
+            (":scheme", "https"),
+            ("accept", "text/plain"),
+        ]);
+        let plan = plan(&config(), &request, true).unwrap();
+        assert_eq!(plan.rule, "data");
+        assert_eq!(plan.key, "d:a b");
+        let expect = [
+            (":method", "GET"),
+            (":path", "/v1/fetch"),
+            (":authority", "companion.local"),
+            ("x-hzcache-map", "cache"),
+            ("x-hzcache-key", "d:a%20b"),
+            ("x-hzcache-mode", "body"),
+            ("x-hzcache-value-type", "bytes"),
+            ("x-hzcache-ttl", "300"),
+            ("x-hzcache-content-type", "application/octet-stream"),
+            ("x-hzcache-origin", "app"),
+            ("x-hzcache-request-method", "HEAD"),
+            ("x-hzcache-request-path", "/data/x?key=a%20b&z=1"),
+            ("x-hzcache-request-host", "Shop.example:8443"),
+            ("accept", "text/plain"),
+        ];
+        let expect: Vec<(String, String)> = expect
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(plan.headers, expect);
+    }
+
+    #[test]
+    fn client_headers_that_must_not_travel_are_stripped() {
+        let request = req(&[
+            (":method", "GET"),
+            (":path", "/data?key=k"),
+            (":authority", "h"),
+            (":scheme", "http"),
+            ("host", "h"),
+            ("content-length", "0"),
+            ("connection", "keep-alive, X-Secret , "),
+            ("Connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("trailer", "x"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("x-secret", "1"),
+            ("x-other", "1"),
+            ("x-hzcache-map", "evil"),
+            ("X-HzCache-Key", "evil"),
+            ("x-hzcache-outcome", "hit"),
+            ("cookie", "a=1"),
+            ("accept-encoding", "gzip"),
+            ("x-hzcachex", "kept: not the x-hzcache- prefix"),
+        ]);
+        let plan = plan(&config(), &request, true).unwrap();
+        let forwarded: Vec<&str> = names(&plan.headers)[13..].to_vec();
+        assert_eq!(forwarded, ["cookie", "accept-encoding", "x-hzcachex"]);
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-map").as_deref(),
+            Some("cache")
+        );
+        assert_eq!(
+            plan.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-hzcache-key"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn default_rule_uses_host_and_normalised_query() {
+        let request = req(&[
+            (":method", "GET"),
+            (":path", "/p?b=1&a=2"),
+            (":authority", "EXAMPLE.com"),
+        ]);
+        let plan = plan(&config(), &request, true).unwrap();
+        assert_eq!(plan.rule, "site");
+        assert_eq!(plan.key, "example.com/p?a=2&b=1");
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-mode").as_deref(),
+            Some("envelope")
+        );
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-map").as_deref(),
+            Some("hzcache")
+        );
+        assert_eq!(get(&plan.headers, "x-hzcache-ttl").as_deref(), Some("60"));
+    }
+
+    #[test]
+    fn requests_that_cannot_be_cached_bypass() {
+        let cfg = config();
+        let cases: Vec<(Headers, Bypass)> = vec![
+            (
+                req(&[
+                    (":method", "POST"),
+                    (":path", "/data?key=1"),
+                    (":authority", "h"),
+                ]),
+                Bypass::NoRule,
+            ),
+            (
+                req(&[
+                    (":method", "GET"),
+                    (":path", "/p"),
+                    (":authority", "other.com"),
+                ]),
+                Bypass::NoRule,
+            ),
+            (
+                req(&[(":method", "GET"), (":authority", "h")]),
+                Bypass::MissingHeader(":path"),
+            ),
+            (
+                req(&[(":path", "/"), (":authority", "h")]),
+                Bypass::MissingHeader(":method"),
+            ),
+            (
+                req(&[(":method", "GET"), (":path", "/data"), (":authority", "h")]),
+                Bypass::NoKey {
+                    rule: "data".into(),
+                    reason: KeyError::MissingParam,
+                },
+            ),
+            (
+                req(&[
+                    (":method", "GET"),
+                    (":path", "/data?key=%FF"),
+                    (":authority", "h"),
+                ]),
+                Bypass::NoKey {
+                    rule: "data".into(),
+                    reason: KeyError::NotUtf8,
+                },
+            ),
+        ];
+        for (request, expect) in cases {
+            assert_eq!(plan(&cfg, &request, true), Err(expect));
+        }
+    }
+
+    #[test]
+    fn request_with_a_body_bypasses() {
+        let request = req(&[
+            (":method", "GET"),
+            (":path", "/data?key=1"),
+            (":authority", "h"),
+        ]);
+        assert_eq!(plan(&config(), &request, false), Err(Bypass::HasBody));
+    }
+
+    #[test]
+    fn non_utf8_forwarded_header_bypasses_but_stripped_ones_do_not_matter() {
+        let mut request = req(&[
+            (":method", "GET"),
+            (":path", "/data?key=1"),
+            (":authority", "h"),
+        ]);
+        request.push(("x-hzcache-junk".into(), vec![0xff]));
+        assert!(plan(&config(), &request, true).is_ok());
+        request.push(("cookie".into(), vec![b'a', 0xff]));
+        assert_eq!(
+            plan(&config(), &request, true),
+            Err(Bypass::NotUtf8Header("cookie".into()))
+        );
+    }
+
+    #[test]
+    fn parameter_key_works_without_authority() {
+        let request = req(&[(":method", "GET"), (":path", "/data?key=1")]);
+        let plan = plan(&config(), &request, true).unwrap();
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-request-host").as_deref(),
+            Some("")
+        );
+    }
+
+    fn reply(pairs: &[(&str, &str)]) -> Headers {
+        req(pairs)
+    }
+
+    #[test]
+    fn hit_and_miss_are_served_with_relayable_headers() {
+        for (outcome, expect) in [
+            ("hit", Outcome::Hit),
+            ("miss", Outcome::Miss),
+            ("HIT", Outcome::Hit),
+        ] {
+            let headers = reply(&[
+                (":status", "200"),
+                ("x-hzcache-outcome", outcome),
+                ("x-hzcache-stored", "1"),
+                ("x-envoy-upstream-service-time", "4"),
+                ("content-type", "text/plain"),
+                ("content-length", "5"),
+                ("connection", "close, x-hop"),
+                ("x-hop", "1"),
+                ("transfer-encoding", "chunked"),
+                ("x-cache", "HIT"),
+                ("age", "3"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+            ]);
+            let got = classify(&headers, b"hello".to_vec());
+            let Reply::Serve {
+                outcome,
+                status,
+                headers,
+                body,
+            } = got
+            else {
+                panic!("not served: {got:?}");
+            };
+            assert_eq!(outcome, expect);
+            assert_eq!(status, 200);
+            assert_eq!(body, b"hello");
+            assert_eq!(
+                names(&headers),
+                ["content-type", "x-cache", "age", "set-cookie", "set-cookie"]
+            );
+        }
+    }
+
+    #[test]
+    fn served_status_is_the_companions() {
+        for s in ["100", "304", "404", "503", "599"] {
+            let got = classify(
+                &reply(&[(":status", s), ("x-hzcache-outcome", "hit")]),
+                vec![],
+            );
+            assert!(
+                matches!(got, Reply::Serve { status, .. } if status.to_string() == s),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_status_fails_open() {
+        for s in [
+            "",
+            "99",
+            "600",
+            "2000",
+            "20x",
+            "+200",
+            " 200x",
+            "-1",
+            "4294967296",
+        ] {
+            let got = classify(
+                &reply(&[(":status", s), ("x-hzcache-outcome", "miss")]),
+                vec![],
+            );
+            assert!(
+                matches!(&got, Reply::Resume(ResumeReason::BadStatus(_))),
+                "{s:?}: {got:?}"
+            );
+        }
+        let got = classify(&reply(&[("x-hzcache-outcome", "hit")]), vec![]);
+        assert_eq!(got, Reply::Resume(ResumeReason::BadStatus(String::new())));
+    }
+
+    #[test]
+    fn pass_error_unknown_and_absent_outcomes_resume() {
+        let cases = [
+            (
+                reply(&[(":status", "200"), ("x-hzcache-outcome", "pass")]),
+                ResumeReason::Pass,
+            ),
+            (
+                reply(&[(":status", "503"), ("x-hzcache-outcome", "error")]),
+                ResumeReason::Error,
+            ),
+            (
+                reply(&[(":status", "200"), ("x-hzcache-outcome", "stale")]),
+                ResumeReason::UnknownOutcome("stale".into()),
+            ),
+            (
+                reply(&[(":status", "200"), ("content-type", "text/plain")]),
+                ResumeReason::NoOutcome {
+                    status: "200".into(),
+                },
+            ),
+            (
+                reply(&[(":status", "503"), ("content-length", "19")]),
+                ResumeReason::NoOutcome {
+                    status: "503".into(),
+                },
+            ),
+            (
+                reply(&[(":status", "504")]),
+                ResumeReason::NoOutcome {
+                    status: "504".into(),
+                },
+            ),
+            (Vec::new(), ResumeReason::Reset),
+        ];
+        for (headers, reason) in cases {
+            assert_eq!(classify(&headers, b"x".to_vec()), Reply::Resume(reason));
+        }
+    }
+
+    #[test]
+    fn only_pass_and_unrelayable_headers_spare_the_breaker() {
+        assert!(!ResumeReason::Pass.is_failure());
+        assert!(!ResumeReason::BadHeader("x".into()).is_failure());
+        for r in [
+            ResumeReason::Error,
+            ResumeReason::UnknownOutcome("x".into()),
+            ResumeReason::NoOutcome {
+                status: "503".into(),
+            },
+            ResumeReason::Reset,
+            ResumeReason::BadStatus("x".into()),
+        ] {
+            assert!(r.is_failure(), "{r}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_reply_header_fails_open() {
+        let mut headers = reply(&[(":status", "200"), ("x-hzcache-outcome", "hit")]);
+        headers.push(("content-disposition".into(), vec![0xe9]));
+        assert_eq!(
+            classify(&headers, vec![]),
+            Reply::Resume(ResumeReason::BadHeader("content-disposition".into()))
+        );
+    }
+}

@@ -1,0 +1,947 @@
+//! The filter's JSON configuration: the serde types that mirror the schema, its defaults and
+//! limits, and validation into the typed [`Config`] the contexts use. Parsed once, in
+//! `on_configure`; nothing here runs on the request path. The schema is documented in
+//! `filter/README.md`.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::fmt;
+
+/// Bounds the per-request rule scan (first match wins, linear): 256 is far more than a real
+/// deployment needs and keeps the worst case cheap.
+pub const MAX_RULES: usize = 256;
+/// Hazelcast map names travel in a header and show up in dashboards; 255 bytes is generous.
+pub const MAX_MAP_NAME_LEN: usize = 255;
+/// One year: anything longer is almost certainly a unit mistake (ms for s).
+pub const MAX_TTL_SECONDS: u32 = 31_536_000;
+/// A callout that takes longer than a minute is useless to a waiting client; Envoy treats 0 as
+/// "no timeout", which must never happen, so 0 is refused too.
+pub const MAX_TIMEOUT_MS: u32 = 60_000;
+/// A cool-down longer than an hour would hide a recovered companion for too long.
+pub const MAX_COOLDOWN_MS: u64 = 3_600_000;
+/// Upper bound on the breaker threshold; a larger value is indistinguishable from "never".
+pub const MAX_BREAKER_FAILURES: u32 = 1_000_000;
+/// Strings that are copied verbatim into callout headers (prefixes, names, hosts) stay short.
+pub const MAX_STRING_LEN: usize = 1024;
+
+const DEFAULT_CLUSTER: &str = "hzcache_companion";
+const DEFAULT_AUTHORITY: &str = "hzcache-companion";
+const DEFAULT_TIMEOUT_MS: u32 = 5_000;
+const DEFAULT_BREAKER_FAILURES: u32 = 5;
+const DEFAULT_COOLDOWN_MS: u64 = 10_000;
+const DEFAULT_MAP: &str = "hzcache";
+const DEFAULT_ORIGIN: &str = "default";
+const DEFAULT_TTL_SECONDS: u32 = 60;
+const DEFAULT_PATH_PREFIX: &str = "/";
+const CONTENT_TYPE_STRING: &str = "text/plain; charset=utf-8";
+const CONTENT_TYPE_BYTES: &str = "application/octet-stream";
+
+/// A configuration problem, with the JSON path of the offending field
+/// (`rules[1].key.query_param`) so the operator can find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub companion: Companion,
+    pub breaker: BreakerSettings,
+    pub rules: Vec<Rule>,
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Companion {
+    /// Envoy cluster name (not a URL) that `dispatch_http_call` targets.
+    pub cluster: String,
+    /// `:authority` of the callout.
+    pub authority: String,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    /// Consecutive callout failures that open the breaker.
+    pub failures: u32,
+    pub cooldown_ms: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failures: DEFAULT_BREAKER_FAILURES,
+            cooldown_ms: DEFAULT_COOLDOWN_MS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub matcher: Match,
+    pub key: KeySpec,
+    pub map: String,
+    pub mode: Mode,
+    pub value_type: ValueType,
+    pub content_type: String,
+    pub ttl_seconds: u32,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// Plain string prefix of the path (the part before `?`), like Envoy's route `prefix`.
+    pub path_prefix: String,
+    pub get: bool,
+    pub head: bool,
+    /// Lower-cased, without port.
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    pub source: KeySource,
+    /// Prepended to the computed key; empty when not configured.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// host + path + normalised query.
+    Default,
+    /// The percent-decoded value of this query parameter.
+    QueryParam(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Envelope,
+    Body,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Envelope => "envelope",
+            Mode::Body => "body",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    String,
+    Bytes,
+}
+
+impl ValueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Bytes => "bytes",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw serde types. Nested objects are kept as `Value` and deserialised one section at a time so
+// that every error can be prefixed with the path of its section (see `section`).
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawTop {
+    companion: Option<Value>,
+    breaker: Option<Value>,
+    rules: Option<Value>,
+    log_level: Option<LogLevel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawCompanion {
+    cluster: Option<String>,
+    authority: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawBreaker {
+    failures: Option<u64>,
+    cooldown_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawRule {
+    name: Option<String>,
+    #[serde(rename = "match")]
+    matcher: Option<Value>,
+    key: Option<Value>,
+    map: Option<String>,
+    mode: Option<Mode>,
+    value_type: Option<ValueType>,
+    content_type: Option<String>,
+    ttl_seconds: Option<u64>,
+    origin: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawMatch {
+    path_prefix: Option<String>,
+    methods: Option<Vec<String>>,
+    host: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawKey {
+    default: Option<bool>,
+    query_param: Option<String>,
+    prefix: Option<String>,
+}
+
+/// Parses and validates the plugin configuration bytes. Empty (or all-whitespace) input is the
+/// same as `{}`: every default and no rules.
+pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ConfigError::new("configuration", format!("not UTF-8: {e}")))?;
+    if text.trim().is_empty() {
+        return from_value(&Value::Object(Map::new()));
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ConfigError::new("configuration", format!("invalid JSON: {e}")))?;
+    from_value(&value)
+}
+
+/// Validates an already-parsed JSON document.
+pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
+    let top: RawTop = section(value, "")?;
+    let companion = match &top.companion {
+        Some(v) => companion(section(v, "companion")?)?,
+        None => companion(RawCompanion {
+            cluster: None,
+            authority: None,
+            timeout_ms: None,
+        })?,
+    };
+    let breaker = match &top.breaker {
+        Some(v) => breaker(section(v, "breaker")?)?,
+        None => breaker(RawBreaker {
+            failures: None,
+            cooldown_ms: None,
+        })?,
+    };
+    let rules = match &top.rules {
+        Some(v) => rules(v)?,
+        None => Vec::new(),
+    };
+    Ok(Config {
+        companion,
+        breaker,
+        rules,
+        log_level: top.log_level.unwrap_or(LogLevel::Info),
+    })
+}
+
+/// Deserialises one object of the schema. serde_json reports a type error inside a `Value`
+/// without naming the field, so on failure each field is tried on its own (every field is
+/// optional, so a one-field object is valid unless that field is bad) to name the culprit.
+fn section<T: DeserializeOwned>(value: &Value, path: &str) -> Result<T, ConfigError> {
+    T::deserialize(value).map_err(|err| {
+        if let Value::Object(map) = value {
+            for (name, field) in map {
+                let mut single = Map::new();
+                single.insert(name.clone(), field.clone());
+                if let Err(e) = T::deserialize(&Value::Object(single)) {
+                    return ConfigError::new(join(path, name), e.to_string());
+                }
+            }
+        }
+        let path = if path.is_empty() {
+            "configuration"
+        } else {
+            path
+        };
+        ConfigError::new(path, err.to_string())
+    })
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn companion(raw: RawCompanion) -> Result<Companion, ConfigError> {
+    let cluster = raw.cluster.unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+    check_name("companion.cluster", &cluster)?;
+    let authority = raw
+        .authority
+        .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+    check_name("companion.authority", &authority)?;
+    if authority.contains(' ') {
+        return Err(ConfigError::new(
+            "companion.authority",
+            "must not contain spaces",
+        ));
+    }
+    let timeout_ms = in_range(
+        "companion.timeout_ms",
+        raw.timeout_ms,
+        DEFAULT_TIMEOUT_MS.into(),
+        1,
+        MAX_TIMEOUT_MS.into(),
+    )?;
+    Ok(Companion {
+        cluster,
+        authority,
+        // in_range bounded it by MAX_TIMEOUT_MS, which fits in u32.
+        timeout_ms: u32::try_from(timeout_ms).unwrap_or(MAX_TIMEOUT_MS),
+    })
+}
+
+fn breaker(raw: RawBreaker) -> Result<BreakerSettings, ConfigError> {
+    let failures = in_range(
+        "breaker.failures",
+        raw.failures,
+        DEFAULT_BREAKER_FAILURES.into(),
+        1,
+        MAX_BREAKER_FAILURES.into(),
+    )?;
+    let cooldown_ms = in_range(
+        "breaker.cooldown_ms",
+        raw.cooldown_ms,
+        DEFAULT_COOLDOWN_MS,
+        1,
+        MAX_COOLDOWN_MS,
+    )?;
+    Ok(BreakerSettings {
+        failures: u32::try_from(failures).unwrap_or(MAX_BREAKER_FAILURES),
+        cooldown_ms,
+    })
+}
+
+fn rules(value: &Value) -> Result<Vec<Rule>, ConfigError> {
+    let Value::Array(items) = value else {
+        return Err(ConfigError::new("rules", "expected an array of rules"));
+    };
+    if items.len() > MAX_RULES {
+        return Err(ConfigError::new(
+            "rules",
+            format!(
+                "at most {MAX_RULES} rules are allowed (got {})",
+                items.len()
+            ),
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("rules[{i}]");
+        let rule = rule(section(item, &path)?, &path, i)?;
+        if !names.insert(rule.name.clone()) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate rule name {:?}", rule.name),
+            ));
+        }
+        out.push(rule);
+    }
+    Ok(out)
+}
+
+fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
+    let name = raw.name.unwrap_or_else(|| format!("rule{index}"));
+    check_name(&join(path, "name"), &name)?;
+
+    let match_path = join(path, "match");
+    let matcher = match &raw.matcher {
+        Some(v) => matcher(section(v, &match_path)?, &match_path)?,
+        None => matcher(
+            RawMatch {
+                path_prefix: None,
+                methods: None,
+                host: None,
+            },
+            &match_path,
+        )?,
+    };
+
+    let key_path = join(path, "key");
+    let key = match &raw.key {
+        Some(v) => key(section(v, &key_path)?, &key_path)?,
+        None => KeySpec {
+            source: KeySource::Default,
+            prefix: String::new(),
+        },
+    };
+
+    let map = raw.map.unwrap_or_else(|| DEFAULT_MAP.to_string());
+    check_header_value(&join(path, "map"), &map)?;
+    if map.len() > MAX_MAP_NAME_LEN {
+        return Err(ConfigError::new(
+            join(path, "map"),
+            format!("must be at most {MAX_MAP_NAME_LEN} bytes"),
+        ));
+    }
+
+    let mode = raw.mode.unwrap_or(Mode::Envelope);
+    let value_type = raw.value_type.unwrap_or(ValueType::String);
+    let content_type = raw.content_type.unwrap_or_else(|| {
+        match value_type {
+            ValueType::String => CONTENT_TYPE_STRING,
+            ValueType::Bytes => CONTENT_TYPE_BYTES,
+        }
+        .to_string()
+    });
+    check_header_value(&join(path, "content_type"), &content_type)?;
+
+    let ttl = in_range(
+        &join(path, "ttl_seconds"),
+        raw.ttl_seconds,
+        DEFAULT_TTL_SECONDS.into(),
+        1,
+        MAX_TTL_SECONDS.into(),
+    )?;
+
+    let origin = raw.origin.unwrap_or_else(|| DEFAULT_ORIGIN.to_string());
+    check_header_value(&join(path, "origin"), &origin)?;
+
+    Ok(Rule {
+        name,
+        matcher,
+        key,
+        map,
+        mode,
+        value_type,
+        content_type,
+        ttl_seconds: u32::try_from(ttl).unwrap_or(MAX_TTL_SECONDS),
+        origin,
+    })
+}
+
+fn matcher(raw: RawMatch, path: &str) -> Result<Match, ConfigError> {
+    let prefix_path = join(path, "path_prefix");
+    let path_prefix = raw
+        .path_prefix
+        .unwrap_or_else(|| DEFAULT_PATH_PREFIX.to_string());
+    if !path_prefix.starts_with('/') {
+        return Err(ConfigError::new(prefix_path, "must start with '/'"));
+    }
+    check_header_value(&prefix_path, &path_prefix)?;
+
+    let methods_path = join(path, "methods");
+    let methods = raw.methods.unwrap_or_else(|| vec!["GET".to_string()]);
+    if methods.is_empty() {
+        return Err(ConfigError::new(methods_path, "must not be empty"));
+    }
+    let (mut get, mut head) = (false, false);
+    for (i, method) in methods.iter().enumerate() {
+        match method.as_str() {
+            "GET" => get = true,
+            "HEAD" => head = true,
+            other => {
+                return Err(ConfigError::new(
+                    format!("{methods_path}[{i}]"),
+                    format!(
+                        "unsupported method {other:?}: only the safe methods GET and HEAD can be cached"
+                    ),
+                ))
+            }
+        }
+    }
+
+    let host = match raw.host {
+        None => None,
+        Some(host) => {
+            let host_path = join(path, "host");
+            check_name(&host_path, &host)?;
+            if host.contains(' ') {
+                return Err(ConfigError::new(host_path, "must not contain spaces"));
+            }
+            if crate::rules::host_without_port(&host) != host {
+                return Err(ConfigError::new(
+                    host_path,
+                    "must not include a port (the request's port is ignored when matching)",
+                ));
+            }
+            Some(host.to_ascii_lowercase())
+        }
+    };
+
+    Ok(Match {
+        path_prefix,
+        get,
+        head,
+        host,
+    })
+}
+
+fn key(raw: RawKey, path: &str) -> Result<KeySpec, ConfigError> {
+    let source = match (raw.default, raw.query_param) {
+        (Some(true), None) => KeySource::Default,
+        (Some(false), None) => {
+            return Err(ConfigError::new(
+                join(path, "default"),
+                "must be true (use query_param for a parameter key)",
+            ))
+        }
+        (None, Some(param)) => {
+            let param_path = join(path, "query_param");
+            if param.is_empty() {
+                return Err(ConfigError::new(param_path, "must not be empty"));
+            }
+            if param.len() > MAX_STRING_LEN {
+                return Err(ConfigError::new(
+                    param_path,
+                    format!("must be at most {MAX_STRING_LEN} bytes"),
+                ));
+            }
+            KeySource::QueryParam(param)
+        }
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                path,
+                "set exactly one of `default` and `query_param`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                path,
+                "set exactly one of `default: true` and `query_param`",
+            ))
+        }
+    };
+    let prefix = raw.prefix.unwrap_or_default();
+    if prefix.len() > MAX_STRING_LEN {
+        return Err(ConfigError::new(
+            join(path, "prefix"),
+            format!("must be at most {MAX_STRING_LEN} bytes"),
+        ));
+    }
+    Ok(KeySpec { source, prefix })
+}
+
+/// Non-empty, bounded, no control characters.
+fn check_name(path: &str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        return Err(ConfigError::new(path, "must not be empty"));
+    }
+    if value.len() > MAX_STRING_LEN {
+        return Err(ConfigError::new(
+            path,
+            format!("must be at most {MAX_STRING_LEN} bytes"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            path,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The value is sent verbatim as a callout header value, so it must be one Envoy accepts and
+/// does not rewrite: printable ASCII, no leading or trailing space.
+fn check_header_value(path: &str, value: &str) -> Result<(), ConfigError> {
+    check_name(path, value)?;
+    if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(ConfigError::new(
+            path,
+            "must be printable ASCII (it is sent as a header value)",
+        ));
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return Err(ConfigError::new(path, "must not start or end with a space"));
+    }
+    Ok(())
+}
+
+fn in_range(
+    path: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("must be in {min}..={max} (got {value})"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse_json(v: Value) -> Result<Config, ConfigError> {
+        parse(v.to_string().as_bytes())
+    }
+
+    fn err_of(v: Value) -> ConfigError {
+        match parse_json(v) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn example_from_the_brief_is_accepted() {
+        let cfg = parse_json(json!({
+          "companion": { "cluster": "hzcache_companion", "authority": "hzcache-companion", "timeout_ms": 5000 },
+          "breaker": { "failures": 5, "cooldown_ms": 10000 },
+          "rules": [
+            { "name": "data", "match": { "path_prefix": "/data", "methods": ["GET"] },
+              "key": { "query_param": "key" },
+              "map": "cache", "mode": "body", "value_type": "string", "content_type": "text/plain; charset=utf-8",
+              "ttl_seconds": 300, "origin": "default" },
+            { "name": "default", "match": { "path_prefix": "/" }, "key": { "default": true }, "map": "hzcache", "mode": "envelope", "ttl_seconds": 60 }
+          ]
+        }))
+        .unwrap();
+        assert_eq!(cfg.rules.len(), 2);
+        let data = &cfg.rules[0];
+        assert_eq!(data.name, "data");
+        assert_eq!(data.key.source, KeySource::QueryParam("key".into()));
+        assert_eq!(data.mode, Mode::Body);
+        assert_eq!(data.map, "cache");
+        assert_eq!(data.ttl_seconds, 300);
+        assert_eq!(cfg.rules[1].key.source, KeySource::Default);
+        assert_eq!(cfg.rules[1].mode, Mode::Envelope);
+    }
+
+    #[test]
+    fn empty_configuration_means_defaults_and_no_rules() {
+        for input in [&b""[..], b"  \n", b"{}"] {
+            let cfg = parse(input).unwrap();
+            assert_eq!(
+                cfg.companion,
+                Companion {
+                    cluster: "hzcache_companion".into(),
+                    authority: "hzcache-companion".into(),
+                    timeout_ms: 5000
+                }
+            );
+            assert_eq!(
+                cfg.breaker,
+                BreakerSettings {
+                    failures: 5,
+                    cooldown_ms: 10_000
+                }
+            );
+            assert!(cfg.rules.is_empty());
+            assert_eq!(cfg.log_level, LogLevel::Info);
+        }
+    }
+
+    #[test]
+    fn every_rule_field_has_a_default() {
+        let cfg = parse_json(json!({ "rules": [{}] })).unwrap();
+        let r = &cfg.rules[0];
+        assert_eq!(r.name, "rule0");
+        assert_eq!(
+            r.matcher,
+            Match {
+                path_prefix: "/".into(),
+                get: true,
+                head: false,
+                host: None
+            }
+        );
+        assert_eq!(
+            r.key,
+            KeySpec {
+                source: KeySource::Default,
+                prefix: String::new()
+            }
+        );
+        assert_eq!(r.map, "hzcache");
+        assert_eq!(r.mode, Mode::Envelope);
+        assert_eq!(r.value_type, ValueType::String);
+        assert_eq!(r.content_type, "text/plain; charset=utf-8");
+        assert_eq!(r.ttl_seconds, 60);
+        assert_eq!(r.origin, "default");
+    }
+
+    #[test]
+    fn content_type_default_follows_value_type() {
+        let cfg = parse_json(json!({ "rules": [{ "value_type": "bytes" }] })).unwrap();
+        assert_eq!(cfg.rules[0].content_type, "application/octet-stream");
+        let cfg = parse_json(
+            json!({ "rules": [{ "value_type": "bytes", "content_type": "image/png" }] }),
+        )
+        .unwrap();
+        assert_eq!(cfg.rules[0].content_type, "image/png");
+    }
+
+    #[test]
+    fn key_prefix_host_and_head_are_kept() {
+        let cfg = parse_json(json!({ "rules": [{
+            "match": { "host": "Example.COM", "methods": ["HEAD", "GET"], "path_prefix": "/x" },
+            "key": { "default": true, "prefix": "v1:" }
+        }] }))
+        .unwrap();
+        let r = &cfg.rules[0];
+        assert_eq!(r.matcher.host.as_deref(), Some("example.com"));
+        assert!(r.matcher.get && r.matcher.head);
+        assert_eq!(r.key.prefix, "v1:");
+    }
+
+    #[test]
+    fn log_level_is_configurable() {
+        let cfg = parse_json(json!({ "log_level": "debug" })).unwrap();
+        assert_eq!(cfg.log_level, LogLevel::Debug);
+        assert_eq!(err_of(json!({ "log_level": "loud" })).path, "log_level");
+    }
+
+    #[test]
+    fn bad_json_is_reported_against_the_configuration() {
+        let e = parse(b"{\"rules\": [").unwrap_err();
+        assert_eq!(e.path, "configuration");
+        assert!(e.message.contains("invalid JSON"), "{e}");
+        let e = parse(b"[]").unwrap_err();
+        assert_eq!(e.path, "configuration");
+        assert!(e.message.contains("a JSON object"), "{e}");
+        let e = parse(&[0xff, 0xfe]).unwrap_err();
+        assert_eq!(e.path, "configuration");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let cases = [
+            (json!({ "rulez": [] }), "rulez"),
+            (
+                json!({ "companion": { "clustr": "x" } }),
+                "companion.clustr",
+            ),
+            (json!({ "breaker": { "failure": 1 } }), "breaker.failure"),
+            (json!({ "rules": [{}, { "ttl": 5 }] }), "rules[1].ttl"),
+            (
+                json!({ "rules": [{ "match": { "prefix": "/" } }] }),
+                "rules[0].match.prefix",
+            ),
+            (
+                json!({ "rules": [{ "key": { "param": "k" } }] }),
+                "rules[0].key.param",
+            ),
+        ];
+        for (input, path) in cases {
+            let e = err_of(input);
+            assert_eq!(e.path, path, "{e}");
+            assert!(e.message.contains("unknown field"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_message_lists_the_valid_ones() {
+        let e = err_of(json!({ "rules": [{ "match": { "prefix": "/" } }] }));
+        assert_eq!(
+            e.to_string(),
+            "rules[0].match.prefix: unknown field `prefix`, expected one of `path_prefix`, `methods`, `host`"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let cases = [
+            (
+                json!({ "companion": { "timeout_ms": "5" } }),
+                "companion.timeout_ms",
+            ),
+            (json!({ "companion": 5 }), "companion"),
+            (json!({ "rules": {} }), "rules"),
+            (json!({ "rules": [5] }), "rules[0]"),
+            (json!({ "rules": [{ "mode": "bodies" }] }), "rules[0].mode"),
+            (
+                json!({ "rules": [{ "value_type": 1 }] }),
+                "rules[0].value_type",
+            ),
+            (
+                json!({ "rules": [{ "match": { "methods": "GET" } }] }),
+                "rules[0].match.methods",
+            ),
+            (
+                json!({ "rules": [{ "ttl_seconds": -1 }] }),
+                "rules[0].ttl_seconds",
+            ),
+            (
+                json!({ "rules": [{ "key": { "default": "yes" } }] }),
+                "rules[0].key.default",
+            ),
+        ];
+        for (input, path) in cases {
+            let e = err_of(input);
+            assert_eq!(e.path, path, "{e}");
+        }
+    }
+
+    #[test]
+    fn validation_errors_name_the_field() {
+        let cases: Vec<(Value, &str)> = vec![
+            (
+                json!({ "companion": { "timeout_ms": 0 } }),
+                "companion.timeout_ms",
+            ),
+            (
+                json!({ "companion": { "timeout_ms": 60001 } }),
+                "companion.timeout_ms",
+            ),
+            (
+                json!({ "companion": { "cluster": "" } }),
+                "companion.cluster",
+            ),
+            (
+                json!({ "companion": { "authority": "a b" } }),
+                "companion.authority",
+            ),
+            (json!({ "breaker": { "failures": 0 } }), "breaker.failures"),
+            (
+                json!({ "breaker": { "cooldown_ms": 0 } }),
+                "breaker.cooldown_ms",
+            ),
+            (
+                json!({ "rules": [{}, { "key": { "query_param": "" } }] }),
+                "rules[1].key.query_param",
+            ),
+            (json!({ "rules": [{ "key": {} }] }), "rules[0].key"),
+            (
+                json!({ "rules": [{ "key": { "default": true, "query_param": "k" } }] }),
+                "rules[0].key",
+            ),
+            (
+                json!({ "rules": [{ "key": { "default": false } }] }),
+                "rules[0].key.default",
+            ),
+            (
+                json!({ "rules": [{ "match": { "methods": ["GET", "POST"] } }] }),
+                "rules[0].match.methods[1]",
+            ),
+            (
+                json!({ "rules": [{ "match": { "methods": ["get"] } }] }),
+                "rules[0].match.methods[0]",
+            ),
+            (
+                json!({ "rules": [{ "match": { "methods": [] } }] }),
+                "rules[0].match.methods",
+            ),
+            (
+                json!({ "rules": [{ "match": { "path_prefix": "data" } }] }),
+                "rules[0].match.path_prefix",
+            ),
+            (
+                json!({ "rules": [{ "match": { "host": "example.com:8080" } }] }),
+                "rules[0].match.host",
+            ),
+            (
+                json!({ "rules": [{ "match": { "host": "" } }] }),
+                "rules[0].match.host",
+            ),
+            (
+                json!({ "rules": [{ "ttl_seconds": 0 }] }),
+                "rules[0].ttl_seconds",
+            ),
+            (
+                json!({ "rules": [{ "ttl_seconds": 31_536_001 }] }),
+                "rules[0].ttl_seconds",
+            ),
+            (json!({ "rules": [{ "map": "" }] }), "rules[0].map"),
+            (
+                json!({ "rules": [{ "map": "m".repeat(256) }] }),
+                "rules[0].map",
+            ),
+            (json!({ "rules": [{ "map": "caché" }] }), "rules[0].map"),
+            (json!({ "rules": [{ "origin": "" }] }), "rules[0].origin"),
+            (
+                json!({ "rules": [{ "content_type": "text/plain\n" }] }),
+                "rules[0].content_type",
+            ),
+            (json!({ "rules": [{ "name": "" }] }), "rules[0].name"),
+            (
+                json!({ "rules": [{ "name": "a" }, { "name": "a" }] }),
+                "rules[1].name",
+            ),
+        ];
+        for (input, path) in cases {
+            let e = err_of(input.clone());
+            assert_eq!(e.path, path, "input {input}: {e}");
+        }
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let cfg = parse_json(json!({
+            "companion": { "timeout_ms": 60000 },
+            "rules": [{ "ttl_seconds": 31_536_000, "map": "m".repeat(255) }, { "ttl_seconds": 1 }]
+        }))
+        .unwrap();
+        assert_eq!(cfg.companion.timeout_ms, 60_000);
+        assert_eq!(cfg.rules[0].ttl_seconds, 31_536_000);
+        assert_eq!(cfg.rules[1].ttl_seconds, 1);
+    }
+
+    #[test]
+    fn at_most_256_rules() {
+        let ok: Vec<Value> = (0..MAX_RULES).map(|_| json!({})).collect();
+        assert_eq!(parse_json(json!({ "rules": ok })).unwrap().rules.len(), 256);
+        let too_many: Vec<Value> = (0..=MAX_RULES).map(|_| json!({})).collect();
+        assert_eq!(err_of(json!({ "rules": too_many })).path, "rules");
+    }
+
+    #[test]
+    fn error_display_is_path_then_message() {
+        let e = err_of(json!({ "rules": [{}, { "key": { "query_param": "" } }] }));
+        assert_eq!(e.to_string(), "rules[1].key.query_param: must not be empty");
+    }
+
+    #[test]
+    fn null_means_default() {
+        let cfg = parse_json(json!({ "companion": null, "rules": [{ "map": null, "key": null }] }))
+            .unwrap();
+        assert_eq!(cfg.rules[0].map, "hzcache");
+    }
+}

@@ -1,0 +1,359 @@
+//! proxy-wasm glue (wasm32 only): the root context (configuration, per-VM breaker, metrics) and
+//! the per-request HTTP context. These only move data between Envoy and the pure modules; every
+//! decision is made in `callout`, `key`, `rules` and `breaker`.
+//!
+//! Host calls go through `proxy_wasm::hostcalls`, which return `Result`, rather than the trait
+//! helpers, which `unwrap` them: a host error must fail one request open, not trap the VM.
+
+use crate::breaker::{Breaker, Transition};
+use crate::callout::{self, Outcome, Reply};
+use crate::config::{self, Config, LogLevel};
+use crate::metrics::Counter;
+use log::{debug, error, info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+proxy_wasm::main! {{
+    // Info until the configuration says otherwise, so configuration errors are always logged.
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Metric ids, defined once per VM. A metric that could not be defined is `None` and skipped.
+struct Metrics {
+    ids: [Option<u32>; Counter::ALL.len()],
+}
+
+impl Metrics {
+    fn define() -> Self {
+        let mut ids = [None; Counter::ALL.len()];
+        for counter in Counter::ALL {
+            match hostcalls::define_metric(MetricType::Counter, counter.name()) {
+                Ok(id) => ids[counter.index()] = Some(id),
+                Err(status) => error!("cannot define metric {}: {status:?}", counter.name()),
+            }
+        }
+        Self { ids }
+    }
+
+    fn none() -> Self {
+        Self {
+            ids: [None; Counter::ALL.len()],
+        }
+    }
+
+    fn inc(&self, counter: Counter) {
+        if let Some(id) = self.ids[counter.index()] {
+            if let Err(status) = hostcalls::increment_metric(id, 1) {
+                debug!("cannot increment {}: {status:?}", counter.name());
+            }
+        }
+    }
+}
+
+/// Milliseconds since the epoch from the host clock; `None` if the host cannot say (the
+/// breaker is then left alone rather than fed a made-up time).
+fn now_ms() -> Option<u64> {
+    let now = hostcalls::get_current_time().ok()?;
+    let since = now.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
+}
+
+fn host_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
+    use proxy_wasm::types::LogLevel as Host;
+    match level {
+        LogLevel::Trace => Host::Trace,
+        LogLevel::Debug => Host::Debug,
+        LogLevel::Info => Host::Info,
+        LogLevel::Warn => Host::Warn,
+        LogLevel::Error => Host::Error,
+    }
+}
+
+struct Root {
+    config: Option<Rc<Config>>,
+    /// Per worker VM, shared with every HTTP context of this VM (single-threaded, so `RefCell`).
+    breaker: Rc<RefCell<Breaker>>,
+    metrics: Option<Rc<Metrics>>,
+}
+
+impl Default for Root {
+    fn default() -> Self {
+        Self {
+            config: None,
+            breaker: Rc::new(RefCell::new(Breaker::new(
+                config::BreakerSettings::default(),
+            ))),
+            metrics: None,
+        }
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let raw = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                error!("cannot read the plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        let config = match config::parse(&raw) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("invalid configuration: {e}");
+                return false;
+            }
+        };
+        proxy_wasm::set_log_level(host_level(config.log_level));
+        if config.rules.is_empty() {
+            warn!("no rules configured; nothing will be cached");
+        }
+        info!(
+            "configured {} rule(s), companion cluster {:?}, timeout {} ms",
+            config.rules.len(),
+            config.companion.cluster,
+            config.companion.timeout_ms
+        );
+        // A new configuration starts with a fresh breaker; contexts still running keep the old.
+        self.breaker = Rc::new(RefCell::new(Breaker::new(config.breaker)));
+        if self.metrics.is_none() {
+            self.metrics = Some(Rc::new(Metrics::define()));
+        }
+        self.config = Some(Rc::new(config));
+        true
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // The SDK panics on `None`, so even without a configuration (Envoy refuses the filter
+        // then, so this should not happen) a pass-through context is returned.
+        Some(Box::new(Http {
+            id: context_id,
+            config: self.config.clone(),
+            breaker: Rc::clone(&self.breaker),
+            metrics: self
+                .metrics
+                .clone()
+                .unwrap_or_else(|| Rc::new(Metrics::none())),
+            pending: None,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// The callout this request is waiting for.
+struct Pending {
+    token: u32,
+    rule: String,
+}
+
+struct Http {
+    id: u32,
+    config: Option<Rc<Config>>,
+    breaker: Rc<RefCell<Breaker>>,
+    metrics: Rc<Metrics>,
+    pending: Option<Pending>,
+}
+
+impl Http {
+    fn bypass(&self, why: &dyn std::fmt::Display) -> Action {
+        debug!("[ctx {}] bypass: {why}", self.id);
+        self.metrics.inc(Counter::Bypass);
+        Action::Continue
+    }
+
+    fn breaker_failure(&self) {
+        let Some(now) = now_ms() else { return };
+        if self.breaker.borrow_mut().record_failure(now) == Transition::Opened {
+            self.metrics.inc(Counter::BreakerOpen);
+            if let Some(config) = &self.config {
+                warn!(
+                    "[ctx {}] companion failing: breaker open, no callouts for {} ms",
+                    self.id, config.breaker.cooldown_ms
+                );
+            }
+        }
+    }
+
+    /// Lets the paused request continue upstream.
+    fn resume(&self) {
+        if let Err(status) = hostcalls::resume_http_request() {
+            warn!("[ctx {}] cannot resume the request: {status:?}", self.id);
+        }
+    }
+
+    fn read_reply(&self, num_headers: usize, body_size: usize) -> Option<Reply> {
+        // Zero headers is how Envoy reports a reset or timeout; there is nothing to read.
+        let headers = if num_headers == 0 {
+            Vec::new()
+        } else {
+            match hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders) {
+                Ok(h) => h,
+                Err(status) => {
+                    warn!("[ctx {}] cannot read callout headers: {status:?}", self.id);
+                    return None;
+                }
+            }
+        };
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {
+                Ok(b) => b.unwrap_or_default(),
+                Err(status) => {
+                    warn!("[ctx {}] cannot read callout body: {status:?}", self.id);
+                    return None;
+                }
+            }
+        };
+        Some(callout::classify(&headers, body))
+    }
+}
+
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(pending) = self.pending.take_if(|p| p.token == token_id) else {
+            debug!(
+                "[ctx {}] ignoring reply to foreign callout {token_id}",
+                self.id
+            );
+            return;
+        };
+        let Some(reply) = self.read_reply(num_headers, body_size) else {
+            // A host-side problem, not the companion's: fail open without blaming it.
+            self.metrics.inc(Counter::FailOpen);
+            self.resume();
+            return;
+        };
+        match reply {
+            Reply::Serve {
+                outcome,
+                status,
+                headers,
+                body,
+            } => {
+                self.breaker.borrow_mut().record_success();
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                // The host sends the local reply once this callback returns; the request stays
+                // paused, so it must not be resumed as well.
+                match hostcalls::send_http_response(status, headers, Some(&body)) {
+                    Ok(()) => {
+                        let counter = match outcome {
+                            Outcome::Hit => Counter::Hit,
+                            Outcome::Miss => Counter::Miss,
+                        };
+                        self.metrics.inc(counter);
+                        debug!(
+                            "[ctx {}] rule {}: {outcome:?}, {status}, {} bytes",
+                            self.id,
+                            pending.rule,
+                            body.len()
+                        );
+                    }
+                    Err(e) => {
+                        warn!(
+                            "[ctx {}] cannot send the local reply: {e:?}; failing open",
+                            self.id
+                        );
+                        self.metrics.inc(Counter::FailOpen);
+                        self.resume();
+                    }
+                }
+            }
+            Reply::Resume(reason) => {
+                if reason.is_failure() {
+                    self.breaker_failure();
+                    self.metrics.inc(Counter::FailOpen);
+                } else {
+                    // `pass` is a healthy companion answering.
+                    self.breaker.borrow_mut().record_success();
+                    let counter = match reason {
+                        callout::ResumeReason::Pass => Counter::Pass,
+                        _ => Counter::FailOpen,
+                    };
+                    self.metrics.inc(counter);
+                }
+                debug!(
+                    "[ctx {}] rule {}: {reason}; resuming",
+                    self.id, pending.rule
+                );
+                self.resume();
+            }
+        }
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let Some(config) = self.config.clone() else {
+            return self.bypass(&"no configuration");
+        };
+        let request = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+            Ok(headers) => headers,
+            Err(status) => return self.bypass(&format_args!("cannot read headers: {status:?}")),
+        };
+        let plan = match callout::plan(&config, &request, end_of_stream) {
+            Ok(plan) => plan,
+            Err(why) => return self.bypass(&why),
+        };
+        if let Some(now) = now_ms() {
+            if !self.breaker.borrow_mut().allow(now) {
+                return self.bypass(&"breaker open");
+            }
+        }
+        let headers: Vec<(&str, &str)> = plan
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let timeout = Duration::from_millis(u64::from(config.companion.timeout_ms));
+        match hostcalls::dispatch_http_call(
+            &config.companion.cluster,
+            headers,
+            None,
+            vec![],
+            timeout,
+        ) {
+            Ok(token) => {
+                debug!(
+                    "[ctx {}] rule {}: callout {token} for key {:?}",
+                    self.id, plan.rule, plan.key
+                );
+                self.pending = Some(Pending {
+                    token,
+                    rule: plan.rule,
+                });
+                Action::Pause
+            }
+            Err(status) => {
+                // BadArgument: usually an unknown cluster. Fail open and let the breaker damp
+                // the repeats.
+                warn!(
+                    "[ctx {}] callout to cluster {:?} refused: {status:?}; failing open",
+                    self.id, config.companion.cluster
+                );
+                self.breaker_failure();
+                self.metrics.inc(Counter::FailOpen);
+                Action::Continue
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Rule matching: which configured rule (if any) applies to a request. First match wins. Owns
+//! the request-line view ([`RequestHead`]) and host/port handling; key computation lives in
+//! `key.rs`.
+
+use crate::config::{Match, Rule};
+use crate::key::split_target;
+
+/// The parts of a request that rules and keys look at, borrowed from its pseudo-headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    /// `:path` as received: path and query.
+    pub path: &'a str,
+    /// `:authority` as received (may carry a port).
+    pub authority: &'a str,
+}
+
+/// The first rule that matches, with its index.
+pub fn find_rule<'c>(rules: &'c [Rule], req: &RequestHead<'_>) -> Option<(usize, &'c Rule)> {
+    rules
+        .iter()
+        .enumerate()
+        .find(|(_, rule)| matches(&rule.matcher, req))
+}
+
+pub fn matches(m: &Match, req: &RequestHead<'_>) -> bool {
+    let method_ok = match req.method {
+        "GET" => m.get,
+        "HEAD" => m.head,
+        _ => false,
+    };
+    if !method_ok {
+        return false;
+    }
+    let (path, _) = split_target(req.path);
+    if !path.starts_with(m.path_prefix.as_str()) {
+        return false;
+    }
+    match &m.host {
+        None => true,
+        Some(host) => host_without_port(req.authority).eq_ignore_ascii_case(host),
+    }
+}
+
+/// `example.com:8080` → `example.com`, `[::1]:80` → `[::1]`; anything without a numeric port is
+/// returned unchanged.
+pub fn host_without_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        // IPv6 literal: the port, if any, follows the closing bracket.
+        return match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeySource, KeySpec, Mode, ValueType};
+
+    fn rule(name: &str, prefix: &str, get: bool, head: bool, host: Option<&str>) -> Rule {
+        Rule {
+            name: name.into(),
+            matcher: Match {
+                path_prefix: prefix.into(),
+                get,
+                head,
+                host: host.map(str::to_string),
+            },
+            key: KeySpec {
+                source: KeySource::Default,
+                prefix: String::new(),
+            },
+            map: "hzcache".into(),
+            mode: Mode::Envelope,
+            value_type: ValueType::String,
+            content_type: "text/plain".into(),
+            ttl_seconds: 60,
+            origin: "default".into(),
+        }
+    }
+
+    fn req<'a>(method: &'a str, path: &'a str, authority: &'a str) -> RequestHead<'a> {
+        RequestHead {
+            method,
+            path,
+            authority,
+        }
+    }
+
+    fn found<'r>(rules: &'r [Rule], r: RequestHead<'_>) -> Option<&'r str> {
+        find_rule(rules, &r).map(|(_, rule)| rule.name.as_str())
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let rules = [
+            rule("data", "/data", true, false, None),
+            rule("all", "/", true, false, None),
+        ];
+        assert_eq!(found(&rules, req("GET", "/data?key=1", "h")), Some("data"));
+        assert_eq!(found(&rules, req("GET", "/other", "h")), Some("all"));
+        let reversed = [rules[1].clone(), rules[0].clone()];
+        assert_eq!(found(&reversed, req("GET", "/data", "h")), Some("all"));
+    }
+
+    #[test]
+    fn no_rules_match_nothing() {
+        assert_eq!(found(&[], req("GET", "/", "h")), None);
+    }
+
+    #[test]
+    fn methods_other_than_the_configured_safe_ones_never_match() {
+        let get_only = [rule("r", "/", true, false, None)];
+        assert_eq!(found(&get_only, req("GET", "/", "h")), Some("r"));
+        assert_eq!(found(&get_only, req("HEAD", "/", "h")), None);
+        for m in ["POST", "PUT", "DELETE", "OPTIONS", "get", ""] {
+            assert_eq!(found(&get_only, req(m, "/", "h")), None, "{m}");
+        }
+        let head_only = [rule("r", "/", false, true, None)];
+        assert_eq!(found(&head_only, req("HEAD", "/", "h")), Some("r"));
+        assert_eq!(found(&head_only, req("GET", "/", "h")), None);
+    }
+
+    #[test]
+    fn prefix_is_matched_against_the_path_without_query() {
+        let rules = [rule("r", "/data", true, false, None)];
+        assert_eq!(found(&rules, req("GET", "/data", "h")), Some("r"));
+        assert_eq!(found(&rules, req("GET", "/data/x", "h")), Some("r"));
+        // Plain string prefix, like Envoy's route `prefix`.
+        assert_eq!(found(&rules, req("GET", "/database", "h")), Some("r"));
+        assert_eq!(found(&rules, req("GET", "/dat", "h")), None);
+        assert_eq!(found(&rules, req("GET", "/?x=/data", "h")), None);
+        assert_eq!(found(&rules, req("GET", "/Data", "h")), None);
+    }
+
+    #[test]
+    fn host_is_exact_case_insensitive_and_ignores_port() {
+        let rules = [rule("r", "/", true, false, Some("example.com"))];
+        assert_eq!(found(&rules, req("GET", "/", "example.com")), Some("r"));
+        assert_eq!(
+            found(&rules, req("GET", "/", "EXAMPLE.com:8080")),
+            Some("r")
+        );
+        assert_eq!(found(&rules, req("GET", "/", "www.example.com")), None);
+        assert_eq!(found(&rules, req("GET", "/", "example.com.evil")), None);
+        assert_eq!(found(&rules, req("GET", "/", "")), None);
+    }
+
+    #[test]
+    fn ports_are_stripped_only_when_numeric() {
+        assert_eq!(host_without_port("a.b:80"), "a.b");
+        assert_eq!(host_without_port("a.b"), "a.b");
+        assert_eq!(host_without_port("a.b:"), "a.b");
+        assert_eq!(host_without_port("a.b:x"), "a.b:x");
+        assert_eq!(host_without_port("[::1]:8080"), "[::1]");
+        assert_eq!(host_without_port("[::1]"), "[::1]");
+        assert_eq!(host_without_port("[::1"), "[::1");
+        assert_eq!(host_without_port(""), "");
+    }
+}
