@@ -1,0 +1,191 @@
+//! A whole client message (§2.3): an ordered list of frames whose first ("initial") frame
+//! carries the message type, correlation id and either the partition id (requests, events)
+//! or the backup-ack count (responses), followed by the fixed-size parameters.
+//!
+//! Header accessors never panic: on an initial frame too short for the field (which the
+//! reader never returns and encoders never build) getters return -1 and setters do nothing.
+
+use super::frame::{flags, Frame};
+use bytes::{Bytes, BytesMut};
+
+/// Content offset of the message type (`i32` LE).
+pub const TYPE_OFFSET: usize = 0;
+/// Content offset of the correlation id (`i64` LE).
+pub const CORRELATION_ID_OFFSET: usize = 4;
+/// Content offset of the partition id (`i32` LE) in requests and events.
+pub const PARTITION_ID_OFFSET: usize = 12;
+/// Content offset of the backup-ack count (`u8`) in responses.
+pub const RESPONSE_BACKUP_ACKS_OFFSET: usize = 12;
+/// Request and event fixed parameters start here.
+pub const REQUEST_HEADER_LEN: usize = 16;
+/// Response fixed parameters start here.
+pub const RESPONSE_HEADER_LEN: usize = 13;
+
+/// A message as a list of frames. Encoders set `IS_FINAL` on the last frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientMessage {
+    pub frames: Vec<Frame>,
+}
+
+fn read_le<const N: usize>(content: &[u8], offset: usize) -> Option<[u8; N]> {
+    content
+        .get(offset..offset.checked_add(N)?)
+        .and_then(|s| s.try_into().ok())
+}
+
+impl ClientMessage {
+    pub fn new(frames: Vec<Frame>) -> ClientMessage {
+        ClientMessage { frames }
+    }
+
+    /// The initial frame, if any.
+    pub fn initial_frame(&self) -> Option<&Frame> {
+        self.frames.first()
+    }
+
+    fn initial_content(&self) -> &[u8] {
+        self.frames.first().map(|f| &f.content[..]).unwrap_or(&[])
+    }
+
+    /// The message type, or -1 if the initial frame is missing or too short.
+    pub fn message_type(&self) -> i32 {
+        read_le::<4>(self.initial_content(), TYPE_OFFSET)
+            .map(i32::from_le_bytes)
+            .unwrap_or(-1)
+    }
+
+    /// The correlation id, or -1 if the initial frame is missing or too short.
+    pub fn correlation_id(&self) -> i64 {
+        read_le::<8>(self.initial_content(), CORRELATION_ID_OFFSET)
+            .map(i64::from_le_bytes)
+            .unwrap_or(-1)
+    }
+
+    /// Sets the correlation id (no-op on a missing or too-short initial frame).
+    pub fn set_correlation_id(&mut self, id: i64) {
+        self.patch_initial(CORRELATION_ID_OFFSET, &id.to_le_bytes());
+    }
+
+    /// The partition id of a request or event header, or -1 if the initial frame is missing
+    /// or too short. Meaningless on responses (that byte is the backup-ack count there).
+    pub fn partition_id(&self) -> i32 {
+        read_le::<4>(self.initial_content(), PARTITION_ID_OFFSET)
+            .map(i32::from_le_bytes)
+            .unwrap_or(-1)
+    }
+
+    /// Sets the partition id of a request (no-op on a missing or too-short initial frame).
+    pub fn set_partition_id(&mut self, pid: i32) {
+        self.patch_initial(PARTITION_ID_OFFSET, &pid.to_le_bytes());
+    }
+
+    /// The backup-ack count of a response (§8.4), 0 if the initial frame is too short.
+    pub fn backup_acks(&self) -> u8 {
+        self.initial_content()
+            .get(RESPONSE_BACKUP_ACKS_OFFSET)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Flags of the initial frame (0 if there is none).
+    pub fn flags(&self) -> u16 {
+        self.frames.first().map(|f| f.flags).unwrap_or(0)
+    }
+
+    /// ORs `mask` into the initial frame's flags, e.g. [`flags::BACKUP_AWARE`].
+    pub fn add_flags(&mut self, mask: u16) {
+        if let Some(f) = self.frames.first_mut() {
+            f.flags |= mask;
+        }
+    }
+
+    /// True for event messages: `IS_EVENT` or `BACKUP_EVENT` on the initial frame.
+    pub fn is_event(&self) -> bool {
+        self.frames
+            .first()
+            .is_some_and(|f| f.has(flags::IS_EVENT) || f.has(flags::BACKUP_EVENT))
+    }
+
+    /// Bytes the whole message takes on the wire.
+    pub fn encoded_len(&self) -> usize {
+        self.frames.iter().map(Frame::encoded_len).sum()
+    }
+
+    /// Appends every frame to `dst`, back to back. Flags are written as they are: encoders
+    /// already put `IS_FINAL` on the last frame.
+    pub fn write_to(&self, dst: &mut BytesMut) {
+        dst.reserve(self.encoded_len());
+        for f in &self.frames {
+            f.write_to(dst);
+        }
+    }
+
+    fn patch_initial(&mut self, offset: usize, bytes: &[u8]) {
+        let Some(f) = self.frames.first_mut() else {
+            return;
+        };
+        let end = offset + bytes.len();
+        if f.content.len() < end {
+            return;
+        }
+        // The initial frame is small (a few dozen bytes), so copying it is cheap and keeps
+        // `Frame::content` an immutable, shareable `Bytes`.
+        let mut b = BytesMut::from(&f.content[..]);
+        if let Some(dst) = b.get_mut(offset..end) {
+            dst.copy_from_slice(bytes);
+        }
+        f.content = Bytes::from(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ClientMessage {
+        let mut c = Vec::new();
+        c.extend_from_slice(&0x000B00i32.to_le_bytes());
+        c.extend_from_slice(&0i64.to_le_bytes());
+        c.extend_from_slice(&(-1i32).to_le_bytes());
+        ClientMessage::new(vec![Frame::new(flags::UNFRAGMENTED | flags::IS_FINAL, c)])
+    }
+
+    #[test]
+    fn header_fields_are_read_and_patched_in_place() {
+        let mut m = request();
+        assert_eq!(m.message_type(), 0x000B00);
+        assert_eq!(m.partition_id(), -1);
+        m.set_correlation_id(5);
+        m.set_partition_id(94);
+        assert_eq!(m.correlation_id(), 5);
+        assert_eq!(m.partition_id(), 94);
+        assert_eq!(m.message_type(), 0x000B00);
+        assert!(!m.is_event());
+    }
+
+    #[test]
+    fn accessors_on_a_short_or_missing_initial_frame_do_not_panic() {
+        let mut empty = ClientMessage::new(vec![]);
+        assert_eq!(empty.message_type(), -1);
+        assert_eq!(empty.correlation_id(), -1);
+        assert_eq!(empty.partition_id(), -1);
+        empty.set_correlation_id(1);
+        empty.set_partition_id(1);
+        empty.add_flags(flags::BACKUP_AWARE);
+        assert!(!empty.is_event());
+
+        let mut short = ClientMessage::new(vec![Frame::new(flags::IS_EVENT, vec![1, 0, 0])]);
+        assert_eq!(short.message_type(), -1);
+        short.set_correlation_id(7);
+        assert_eq!(short.frames[0].content.len(), 3);
+        assert!(short.is_event());
+        assert_eq!(short.backup_acks(), 0);
+    }
+
+    #[test]
+    fn backup_event_counts_as_an_event() {
+        let mut m = request();
+        m.frames[0].flags |= flags::BACKUP_EVENT;
+        assert!(m.is_event());
+    }
+}
