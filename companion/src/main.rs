@@ -1,1 +1,90 @@
-fn main() {}
+//! The `hzcache-companion` binary: reads the configuration, starts the Hazelcast client and the
+//! HTTP server, and stops cleanly on SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use hzcache_companion::cache::Cache;
+use hzcache_companion::config::{Config, USAGE};
+use hzcache_companion::hazelcast::Client;
+use hzcache_companion::origin::OriginClient;
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    let config = match Config::parse(args, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hzcache-companion: bad configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hzcache-companion: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    if config.origins.is_empty() {
+        tracing::warn!("no --origin configured: every miss will fail open to Envoy's upstream");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let hazelcast = Client::start(config.hazelcast.clone());
+    tracing::info!(
+        listen = %config.listen,
+        cluster = %config.hazelcast.cluster_name,
+        members = ?config.hazelcast.addresses,
+        origins = ?config.origins.keys().collect::<Vec<_>>(),
+        "hzcache companion started"
+    );
+    let cache = Arc::new(Cache {
+        origin: OriginClient::new(config.origin_timeout),
+        hazelcast: hazelcast.clone(),
+        config,
+    });
+    hzcache_companion::server::run(listener, cache, shutdown_signal()).await;
+    hazelcast.shutdown();
+    tracing::info!("hzcache companion stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C will stop the companion");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

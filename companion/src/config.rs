@@ -1,0 +1,297 @@
+//! The companion's configuration: command-line flags, each with an environment variable of the
+//! same meaning (for containers), validated once at start-up with errors that name the setting.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::Uri;
+
+use crate::hazelcast::ClientConfig;
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub hazelcast: ClientConfig,
+    /// Origins the companion may fetch from on a miss, by the name the filter rules use. Only
+    /// these: the companion never fetches a URL a request names.
+    pub origins: BTreeMap<String, Origin>,
+    pub origin_timeout: Duration,
+    /// Largest response body the companion stores (and relays); a larger one is passed through
+    /// by the filter instead, never truncated.
+    pub max_entry_bytes: usize,
+}
+
+/// An origin base URL: `http://host:port` with an optional path prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub authority: String,
+    pub path_prefix: String,
+}
+
+/// A configuration mistake, naming the setting.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn err(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Hard ceiling on `--max-entry-bytes`: Envoy buffers a whole callout answer in memory, and a
+/// cache entry is one Hazelcast value that must fit comfortably in a member's heap.
+pub const MAX_ENTRY_BYTES_CEILING: usize = 64 * 1024 * 1024;
+
+pub const USAGE: &str = "\
+hzcache-companion: the Hazelcast side of the hzcache Envoy filter
+
+Options (each also read from the environment variable shown):
+  --listen ADDR                 HZCACHE_LISTEN              default 127.0.0.1:8090
+  --hazelcast HOST:PORT[,...]   HZCACHE_HAZELCAST           default 127.0.0.1:5701
+  --cluster-name NAME           HZCACHE_CLUSTER_NAME        default dev
+  --origin NAME=URL             HZCACHE_ORIGINS (NAME=URL,...; flag may repeat)
+                                                            default none (misses fail open)
+  --origin-timeout-ms N         HZCACHE_ORIGIN_TIMEOUT_MS   default 10000
+  --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
+  --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
+  --help
+Logging: RUST_LOG (default info).
+";
+
+impl Config {
+    /// Parses flags (`args` without the program name) over environment values (`env`).
+    pub fn parse<I, S>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        const FLAGS: [(&str, &str); 7] = [
+            ("--listen", "HZCACHE_LISTEN"),
+            ("--hazelcast", "HZCACHE_HAZELCAST"),
+            ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
+            ("--origin", "HZCACHE_ORIGINS"),
+            ("--origin-timeout-ms", "HZCACHE_ORIGIN_TIMEOUT_MS"),
+            ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
+            ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
+        ];
+        let mut args = args.into_iter().map(Into::into);
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let Some((name, _)) = FLAGS.iter().find(|(f, _)| *f == flag) else {
+                return Err(err(&arg, "unknown option (see --help)"));
+            };
+            let value = match inline {
+                Some(v) => v,
+                None => args.next().ok_or_else(|| err(name, "needs a value"))?,
+            };
+            values.entry(name).or_default().push(value);
+        }
+        for (flag, var) in FLAGS {
+            if !values.contains_key(flag) {
+                if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+                    let parts = if flag == "--origin" {
+                        v.split(',').map(|s| s.trim().to_string()).collect()
+                    } else {
+                        vec![v]
+                    };
+                    values.insert(flag, parts);
+                }
+            }
+        }
+        let one = |flag: &str| values.get(flag).and_then(|v| v.last()).cloned();
+
+        let listen = match one("--listen") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| err("--listen", format!("'{v}' is not an IP:port address")))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8090)),
+        };
+
+        let mut hazelcast = ClientConfig::default();
+        if let Some(v) = one("--hazelcast") {
+            let addresses: Vec<String> = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if addresses.is_empty() {
+                return Err(err("--hazelcast", "needs at least one HOST:PORT"));
+            }
+            for a in &addresses {
+                let ok = a
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                if !ok {
+                    return Err(err("--hazelcast", format!("'{a}' is not HOST:PORT")));
+                }
+            }
+            hazelcast.addresses = addresses;
+        }
+        if let Some(v) = one("--cluster-name") {
+            if v.is_empty() || v.len() > 255 {
+                return Err(err("--cluster-name", "must be 1 to 255 bytes"));
+            }
+            hazelcast.cluster_name = v;
+        }
+        if let Some(v) = one("--hazelcast-timeout-ms") {
+            hazelcast.invocation_timeout =
+                Duration::from_millis(number("--hazelcast-timeout-ms", &v, 1, 600_000)?);
+        }
+
+        let mut origins = BTreeMap::new();
+        for spec in values.get("--origin").into_iter().flatten() {
+            let (name, url) = spec
+                .split_once('=')
+                .ok_or_else(|| err("--origin", format!("'{spec}' is not NAME=URL")))?;
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(err(
+                    "--origin",
+                    format!("'{name}' is not a name of letters, digits, - and _"),
+                ));
+            }
+            let origin =
+                parse_origin(url.trim()).map_err(|p| err("--origin", format!("{name}: {p}")))?;
+            if origins.insert(name.to_string(), origin).is_some() {
+                return Err(err("--origin", format!("'{name}' is given twice")));
+            }
+        }
+
+        let origin_timeout = match one("--origin-timeout-ms") {
+            Some(v) => Duration::from_millis(number("--origin-timeout-ms", &v, 1, 600_000)?),
+            None => Duration::from_secs(10),
+        };
+        let max_entry_bytes = match one("--max-entry-bytes") {
+            Some(v) => number("--max-entry-bytes", &v, 0, MAX_ENTRY_BYTES_CEILING as u64)? as usize,
+            None => 1024 * 1024,
+        };
+        Ok(Config {
+            listen,
+            hazelcast,
+            origins,
+            origin_timeout,
+            max_entry_bytes,
+        })
+    }
+}
+
+fn number(setting: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(err(
+            setting,
+            format!("'{v}' is not a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+fn parse_origin(url: &str) -> Result<Origin, String> {
+    let uri: Uri = url.parse().map_err(|_| format!("'{url}' is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => return Err(format!("scheme '{other}' is not supported (use http)")),
+        None => return Err(format!("'{url}' has no scheme (use http://HOST:PORT)")),
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("'{url}' has no host"))?
+        .to_string();
+    if uri.query().is_some() {
+        return Err(format!("'{url}' must not have a query"));
+    }
+    let path_prefix = uri.path().trim_end_matches('/').to_string();
+    Ok(Origin {
+        authority,
+        path_prefix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        Config::parse(args.iter().copied(), |_| None)
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_and_use_the_dev_cluster() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8090");
+        assert_eq!(c.hazelcast.cluster_name, "dev");
+        assert_eq!(c.hazelcast.addresses, vec!["127.0.0.1:5701"]);
+        assert!(c.origins.is_empty());
+        assert_eq!(c.max_entry_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn flags_take_values_separately_or_after_an_equals_sign() {
+        let c = parse(&[
+            "--listen=127.0.0.1:9000",
+            "--hazelcast",
+            "127.0.0.1:5701,127.0.0.1:5702",
+            "--origin",
+            "default=http://127.0.0.1:8081",
+            "--origin=api=http://127.0.0.1:8082/v2/",
+        ])
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.hazelcast.addresses.len(), 2);
+        assert_eq!(c.origins["default"].authority, "127.0.0.1:8081");
+        assert_eq!(c.origins["api"].path_prefix, "/v2");
+    }
+
+    #[test]
+    fn environment_fills_what_flags_leave_out() {
+        let c = Config::parse(["--cluster-name", "flag"], |k| match k {
+            "HZCACHE_CLUSTER_NAME" => Some("env".into()),
+            "HZCACHE_ORIGINS" => Some("a=http://127.0.0.1:1, b=http://127.0.0.1:2".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.hazelcast.cluster_name, "flag");
+        assert_eq!(c.origins.len(), 2);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_setting_named() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--listen", "nowhere"], "--listen"),
+            (&["--hazelcast", "127.0.0.1"], "--hazelcast"),
+            (&["--hazelcast", "127.0.0.1:0"], "--hazelcast"),
+            (&["--origin", "x"], "--origin"),
+            (&["--origin", "x=https://a:1"], "--origin"),
+            (&["--origin", "x=127.0.0.1:80"], "--origin"),
+            (&["--origin", "bad name=http://a:1"], "--origin"),
+            (
+                &["--origin", "a=http://a:1", "--origin", "a=http://b:1"],
+                "--origin",
+            ),
+            (&["--max-entry-bytes", "-1"], "--max-entry-bytes"),
+            (&["--max-entry-bytes", "999999999999"], "--max-entry-bytes"),
+            (&["--origin-timeout-ms", "0"], "--origin-timeout-ms"),
+            (&["--cluster-name", ""], "--cluster-name"),
+            (&["--listen"], "--listen"),
+            (&["--bogus", "1"], "--bogus"),
+        ];
+        for (args, setting) in cases {
+            let e = parse(args).expect_err(&format!("{args:?} should fail"));
+            assert_eq!(&e.setting, setting, "{args:?}: {e}");
+        }
+    }
+}

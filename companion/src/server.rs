@@ -1,0 +1,118 @@
+//! The companion's HTTP server: accepts connections (bounded), routes `/v1/fetch` to the cache
+//! flow and answers `/healthz` and `/readyz`, and on shutdown stops accepting and lets the
+//! requests in flight finish before a deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::cache::{Answer, Cache, FetchRequest};
+
+/// Most connections served at once. Each Envoy worker keeps a small pool to the companion, so
+/// this is far above normal use; it exists so a flood cannot exhaust file descriptors.
+const MAX_CONNECTIONS: usize = 4096;
+/// How long requests in flight may take to finish once shutdown starts.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then drains.
+pub async fn run(listener: TcpListener, cache: Arc<Cache>, shutdown: impl Future<Output = ()>) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Usually EMFILE or a connection reset before accept: log, pause, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let cache = cache.clone();
+        let service = service_fn(move |req| handle(cache.clone(), req));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            // A client that never finishes its request head must not hold a connection forever.
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    tracing::info!("shutting down: draining requests in flight");
+    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed; closing remaining connections");
+    }
+}
+
+async fn handle(
+    cache: Arc<Cache>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let answer = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/v1/fetch") => match FetchRequest::from_headers(req.headers()) {
+            Ok(fetch) => cache.fetch(fetch).await,
+            Err(why) => {
+                tracing::warn!(%why, "bad callout request");
+                Answer::error(StatusCode::BAD_REQUEST, &why)
+            }
+        },
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
+        (&Method::GET, "/readyz") => {
+            if cache.hazelcast.is_connected() {
+                text(StatusCode::OK, "ready")
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not connected to Hazelcast",
+                )
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found"),
+    };
+    let mut resp = Response::new(Full::new(answer.body));
+    *resp.status_mut() = answer.status;
+    *resp.headers_mut() = answer.headers;
+    Ok(resp)
+}
+
+fn text(status: StatusCode, body: &str) -> Answer {
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Answer {
+        status,
+        headers,
+        body: Bytes::from(format!("{body}\n")),
+    }
+}
