@@ -61,6 +61,7 @@ Options (each also read from the environment variable shown):
   --origin-timeout-ms N         HZCACHE_ORIGIN_TIMEOUT_MS   default 10000
   --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
   --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
+  --check-config                validate, print the effective settings and exit
   --help
 Logging: RUST_LOG (default info).
 ";
@@ -187,6 +188,27 @@ impl Config {
             origin_timeout,
             max_entry_bytes,
         })
+    }
+}
+
+impl Config {
+    /// The effective settings, one per line, for `--check-config`.
+    pub fn summary(&self) -> String {
+        let origins: Vec<String> = self
+            .origins
+            .iter()
+            .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
+            .collect();
+        format!(
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nhazelcast-timeout-ms={}",
+            self.listen,
+            self.hazelcast.addresses.join(","),
+            self.hazelcast.cluster_name,
+            origins.join(","),
+            self.origin_timeout.as_millis(),
+            self.max_entry_bytes,
+            self.hazelcast.invocation_timeout.as_millis(),
+        )
     }
 }
 

@@ -9,11 +9,13 @@ use hzcache_companion::hazelcast::Client;
 use hzcache_companion::origin::OriginClient;
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         print!("{USAGE}");
         return std::process::ExitCode::SUCCESS;
     }
+    let check_only = args.iter().any(|a| a == "--check-config");
+    args.retain(|a| a != "--check-config");
     let config = match Config::parse(args, |k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -21,6 +23,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if check_only {
+        println!("{}", config.summary());
+        return std::process::ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The local demo: a Hazelcast member, the sample backend, the companion and Envoy with the
+# hzcache filter, all on 127.0.0.1. Stays in the foreground; Ctrl-C (or SIGTERM) stops
+# everything it started. `make demo` builds first and then runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+source scripts/versions.sh
+
+ENVOY_PORT=10000 ADMIN_PORT=9901 HZ_PORT=5701 COMPANION_PORT=8090 BACKEND_PORT=8081
+RUN="$ROOT/.cache/demo"
+mkdir -p "$RUN"
+JAR="$ROOT/.cache/hazelcast/hazelcast-$HAZELCAST_VERSION.jar"
+WASM="$ROOT/target/wasm32-wasip1/release/hzcache_filter.wasm"
+COMPANION="$ROOT/target/release/hzcache-companion"
+for f in "$JAR" "$WASM" "$COMPANION" "$ROOT/.cache/venv/bin/envoy"; do
+  [ -e "$f" ] || { echo "demo: missing $f (run 'make demo', which builds it)" >&2; exit 1; }
+done
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in $ENVOY_PORT $ADMIN_PORT $HZ_PORT $COMPANION_PORT $BACKEND_PORT; do
+  if port_busy "$p"; then echo "demo: port $p on 127.0.0.1 is already in use; stop what holds it" >&2; exit 1; fi
+done
+
+PIDS=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "demo: stopping"
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  echo "demo: stopped"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+wait_for() { # what, seconds, command...
+  local what=$1 secs=$2; shift 2
+  for _ in $(seq $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "demo: $what did not become ready in ${secs}s; see $RUN/*.log" >&2; exit 1
+}
+
+# 1. Hazelcast member: cluster "dev" on 127.0.0.1:5701, so an official client connects with defaults.
+sed -e "s/{{CLUSTER_NAME}}/dev/" -e "s/{{PORT}}/$HZ_PORT/" \
+    -e "s/{{MEMBER_LIST}}/          - 127.0.0.1:$HZ_PORT/" hazelcast/member.yaml.tmpl > "$RUN/hazelcast.yaml"
+java -Dhazelcast.config="$RUN/hazelcast.yaml" -Dhazelcast.local.localAddress=127.0.0.1 \
+     -Djava.net.preferIPv4Stack=true -cp "$JAR" com.hazelcast.core.server.HazelcastMemberStarter \
+     > "$RUN/hazelcast.log" 2>&1 &
+PIDS+=($!)
+echo "demo: starting Hazelcast $HAZELCAST_VERSION on 127.0.0.1:$HZ_PORT (log: $RUN/hazelcast.log)"
+wait_for "Hazelcast" 120 grep -q "127.0.0.1]:$HZ_PORT is STARTED" "$RUN/hazelcast.log"
+
+# 2. The sample backend.
+python3 demo/backend.py "$BACKEND_PORT" > "$RUN/backend.log" 2>&1 &
+PIDS+=($!)
+wait_for "backend" 20 port_busy "$BACKEND_PORT"
+
+# 3. The companion.
+RUST_LOG=${RUST_LOG:-info} "$COMPANION" --listen "127.0.0.1:$COMPANION_PORT" \
+  --hazelcast "127.0.0.1:$HZ_PORT" --cluster-name dev \
+  --origin "default=http://127.0.0.1:$BACKEND_PORT" > "$RUN/companion.log" 2>&1 &
+PIDS+=($!)
+wait_for "companion" 30 curl -sf "http://127.0.0.1:$COMPANION_PORT/readyz"
+
+# 4. Envoy with the filter.
+python3 scripts/render_envoy.py local "$WASM" > "$RUN/envoy.yaml"
+"$ROOT/.cache/venv/bin/envoy" -c "$RUN/envoy.yaml" --concurrency 2 --use-dynamic-base-id \
+  > "$RUN/envoy.log" 2>&1 &
+PIDS+=($!)
+wait_for "Envoy" 60 sh -c "curl -sf http://127.0.0.1:$ADMIN_PORT/ready | grep -q LIVE"
+
+cat <<TXT
+
+hzcache demo is up (logs in $RUN):
+  Envoy       http://127.0.0.1:$ENVOY_PORT   (admin http://127.0.0.1:$ADMIN_PORT)
+  companion   http://127.0.0.1:$COMPANION_PORT
+  Hazelcast   127.0.0.1:$HZ_PORT, cluster "dev"
+  backend     http://127.0.0.1:$BACKEND_PORT
+
+Try it:
+  curl -i http://127.0.0.1:$ENVOY_PORT/                 # x-cache: MISS, then HIT
+  curl -i 'http://127.0.0.1:$ENVOY_PORT/data?key=abc'   # 300 ms MISS, then an instant HIT
+  curl -i http://127.0.0.1:$ENVOY_PORT/private          # private: never shared, always MISS
+  curl -s http://127.0.0.1:$BACKEND_PORT/stats          # what reached the backend
+
+The /data route shares the Hazelcast map "cache" with applications. From Python
+(.cache/venv/bin/python, which has the official client):
+  import hazelcast; m = hazelcast.HazelcastClient().get_map("cache").blocking()
+  m.put("xyz", "written by the app"); print(m.get("abc"))
+then  curl -i 'http://127.0.0.1:$ENVOY_PORT/data?key=xyz'   # HIT with the app's value
+
+Ctrl-C stops everything.
+TXT
+
+# Stay in the foreground until a signal, or until one of the processes dies.
+while true; do
+  for pid in "${PIDS[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then echo "demo: a process ($pid) exited; see $RUN/*.log" >&2; exit 1; fi
+  done
+  sleep 1 &
+  wait $! || true
+done

@@ -1,0 +1,54 @@
+"""The official Hazelcast Python client's side of the interop tests.
+
+Usage: interop.py MEMBER CLUSTER MAP put KEY VALUE [bytes]
+       interop.py MEMBER CLUSTER MAP get KEY
+`get` prints a JSON object: {"found": bool, "type": "str"|"bytes"|..., "value": str}
+(bytes values are printed as latin-1 text so they round-trip exactly).
+"""
+
+import json
+import sys
+
+import hazelcast
+
+
+def main() -> int:
+    member, cluster, map_name, op, key = sys.argv[1:6]
+    client = hazelcast.HazelcastClient(
+        cluster_members=[member],
+        cluster_name=cluster,
+        # Loopback only, and fail fast in tests rather than wait for the default 120 s.
+        cluster_connect_timeout=20,
+        statistics_enabled=False,
+    )
+    try:
+        m = client.get_map(map_name).blocking()
+        if op == "put":
+            value = sys.argv[6]
+            if len(sys.argv) > 7 and sys.argv[7] == "bytes":
+                m.put(key, bytearray(value.encode("utf-8")))
+            else:
+                m.put(key, value)
+            print(json.dumps({"ok": True}))
+        elif op == "get":
+            v = m.get(key)
+            if v is None:
+                print(json.dumps({"found": False}))
+            elif isinstance(v, (bytes, bytearray)):
+                print(json.dumps({"found": True, "type": "bytes", "value": bytes(v).decode("latin-1")}))
+            else:
+                print(json.dumps({"found": True, "type": type(v).__name__, "value": v}))
+        elif op == "partitions":
+            # KEY is a comma-separated list; prints each key's partition id.
+            ps = client.partition_service
+            print(json.dumps([ps.get_partition_id(k) for k in key.split(",")]))
+        else:
+            print(f"unknown op {op}", file=sys.stderr)
+            return 2
+    finally:
+        client.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

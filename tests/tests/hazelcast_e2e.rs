@@ -1,0 +1,155 @@
+//! The companion's own Hazelcast client against a real member: the map operations the cache
+//! uses, TTL expiry, and byte-compatibility with the official Python client (values and
+//! partition ids).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hzcache_companion::hazelcast::partition::partition_id;
+use hzcache_companion::hazelcast::serialization::Data;
+use hzcache_companion::hazelcast::{Ttl, Value};
+use hzcache_e2e::client::runtime;
+use hzcache_e2e::{python_interop, shared_client, shared_member, unique};
+
+#[test]
+fn map_operations_work_against_a_real_member() {
+    let map = shared_client().map(&unique("ops"));
+    runtime().block_on(async {
+        assert_eq!(map.get("k").await.unwrap(), None);
+        map.set("k", &Value::String("v1".into()), Ttl::MapDefault)
+            .await
+            .unwrap();
+        assert_eq!(
+            map.get("k").await.unwrap(),
+            Some(Value::String("v1".into()))
+        );
+        let old = map
+            .put(
+                "k",
+                &Value::Bytes(Bytes::from_static(b"\x00\xff")),
+                Ttl::Forever,
+            )
+            .await
+            .unwrap();
+        assert_eq!(old, Some(Value::String("v1".into())));
+        assert_eq!(
+            map.get("k").await.unwrap(),
+            Some(Value::Bytes(Bytes::from_static(b"\x00\xff")))
+        );
+        assert!(map.contains_key("k").await.unwrap());
+        map.set("été/ключ", &Value::Long(42), Ttl::MapDefault)
+            .await
+            .unwrap();
+        assert_eq!(map.get("été/ключ").await.unwrap(), Some(Value::Long(42)));
+        assert_eq!(map.size().await.unwrap(), 2);
+        assert_eq!(
+            map.remove("k").await.unwrap(),
+            Some(Value::Bytes(Bytes::from_static(b"\x00\xff")))
+        );
+        map.delete("été/ключ").await.unwrap();
+        assert_eq!(map.size().await.unwrap(), 0);
+        map.set("x", &Value::Int(1), Ttl::MapDefault).await.unwrap();
+        map.clear().await.unwrap();
+        assert!(!map.contains_key("x").await.unwrap());
+    });
+}
+
+#[test]
+fn an_entry_set_with_a_ttl_expires() {
+    let map = shared_client().map(&unique("ttl"));
+    runtime().block_on(async {
+        map.set(
+            "short",
+            &Value::String("soon gone".into()),
+            Ttl::After(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+        map.set(
+            "long",
+            &Value::String("stays".into()),
+            Ttl::After(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+        assert!(map.contains_key("short").await.unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while map.contains_key("short").await.unwrap() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the entry never expired"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(map.contains_key("long").await.unwrap());
+    });
+}
+
+#[test]
+fn values_cross_between_this_client_and_the_official_python_client() {
+    let map_name = unique("interop");
+    let map = shared_client().map(&map_name);
+    let member = shared_member();
+    // Python writes a str and a bytearray; we read a String and bytes.
+    python_interop(member, &map_name, &["put", "from-py", "texte été"]).unwrap();
+    python_interop(member, &map_name, &["put", "from-py-bytes", "raw", "bytes"]).unwrap();
+    runtime().block_on(async {
+        assert_eq!(
+            map.get("from-py").await.unwrap(),
+            Some(Value::String("texte été".into()))
+        );
+        assert_eq!(
+            map.get("from-py-bytes").await.unwrap(),
+            Some(Value::Bytes(Bytes::from_static(b"raw")))
+        );
+        map.set(
+            "from-rust",
+            &Value::String("écrit en Rust".into()),
+            Ttl::MapDefault,
+        )
+        .await
+        .unwrap();
+        map.set(
+            "from-rust-bytes",
+            &Value::Bytes(Bytes::from_static(b"abc")),
+            Ttl::MapDefault,
+        )
+        .await
+        .unwrap();
+    });
+    let s = python_interop(member, &map_name, &["get", "from-rust"]).unwrap();
+    assert!(
+        s.contains("\"type\": \"str\"") && s.contains("crit en Rust"),
+        "{s}"
+    );
+    let b = python_interop(member, &map_name, &["get", "from-rust-bytes"]).unwrap();
+    assert!(b.contains("\"type\": \"bytes\", \"value\": \"abc\""), "{b}");
+}
+
+#[test]
+fn partition_ids_match_the_official_python_client() {
+    let keys: Vec<String> = (0..3000)
+        .map(|i| format!("key-{i}-{}", i * 7919 % 1000))
+        .collect();
+    let out = python_interop(shared_member(), "unused", &["partitions", &keys.join(",")]).unwrap();
+    let theirs: Vec<i32> = out
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    assert_eq!(theirs.len(), keys.len());
+    let ours: Vec<i32> = keys
+        .iter()
+        .map(|k| partition_id(&Data::from_string(k), 271))
+        .collect();
+    let differing: Vec<_> = keys
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+        .filter(|(_, (a, b))| a != b)
+        .take(5)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "partition ids differ, e.g. {differing:?}"
+    );
+}
