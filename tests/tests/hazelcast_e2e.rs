@@ -153,3 +153,62 @@ fn partition_ids_match_the_official_python_client() {
         "partition ids differ, e.g. {differing:?}"
     );
 }
+
+#[test]
+fn bulk_and_conditional_operations_work_against_a_real_member() {
+    let map = shared_client().map(&unique("bulk"));
+    runtime().block_on(async {
+        let entries: Vec<(String, Value)> = (0..200)
+            .map(|i| (format!("k{i}"), Value::String(format!("v{i}"))))
+            .collect();
+        let refs: Vec<(&str, Value)> = entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        map.put_all(&refs).await.unwrap();
+        assert_eq!(map.size().await.unwrap(), 200);
+        let mut keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        keys.push("absent");
+        let mut got = map.get_all(&keys).await.unwrap();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want = entries.clone();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want);
+
+        assert_eq!(
+            map.put_if_absent("k1", &Value::String("other".into()), Ttl::MapDefault)
+                .await
+                .unwrap(),
+            Some(Value::String("v1".into()))
+        );
+        assert_eq!(
+            map.put_if_absent("new", &Value::String("first".into()), Ttl::MapDefault)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            map.get("new").await.unwrap(),
+            Some(Value::String("first".into()))
+        );
+
+        assert!(map
+            .set_ttl("new", Ttl::After(Duration::from_millis(500)))
+            .await
+            .unwrap());
+        assert!(!map
+            .set_ttl("absent", Ttl::After(Duration::from_secs(5)))
+            .await
+            .unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while map.contains_key("new").await.unwrap() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "set_ttl did not shorten the lifetime"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        map.evict_all().await.unwrap();
+        assert_eq!(map.size().await.unwrap(), 0);
+    });
+}

@@ -55,6 +55,15 @@ impl Default for ClientConfig {
     }
 }
 
+/// Where a request must execute: the partition of a key, a given partition (Map.GetAll and
+/// PutAll, already grouped by partition), or anywhere (cluster-wide operations).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    Key(&'a Data),
+    Partition(i32),
+    Any,
+}
+
 /// A handle to the cluster; cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -147,14 +156,19 @@ impl Client {
         let _ = self.inner.connected.send(up);
     }
 
-    /// Runs one request: sets its partition id (from `key`, or -1) and a fresh correlation id
+    /// The partition count the cluster reported (0 until the first connection).
+    pub(crate) fn partition_count(&self) -> i32 {
+        self.inner.partition_count.load(Ordering::Relaxed)
+    }
+
+    /// Runs one request: sets its partition id (from `target`) and a fresh correlation id
     /// for every attempt, waits for the answer within the invocation timeout, turns an error
     /// answer into `HazelcastError::Server`, and retries what §7.3 allows. `idempotent` is the
     /// message definition's `retryable` flag.
     pub(crate) async fn invoke(
         &self,
         mut request: ClientMessage,
-        key: Option<&Data>,
+        target: Target<'_>,
         idempotent: bool,
     ) -> Result<ClientMessage, HazelcastError> {
         let timeout = self.inner.config.invocation_timeout;
@@ -164,11 +178,10 @@ impl Client {
             // Fail fast while disconnected: the caller (the cache) has a better answer than
             // waiting, the origin.
             let conn = self.connection().ok_or(HazelcastError::NotConnected)?;
-            let pid = match key {
-                Some(k) => {
-                    partition::partition_id(k, self.inner.partition_count.load(Ordering::Relaxed))
-                }
-                None => -1,
+            let pid = match target {
+                Target::Key(k) => partition::partition_id(k, self.partition_count()),
+                Target::Partition(p) => p,
+                Target::Any => -1,
             };
             request.set_partition_id(pid);
             let id = conn.next_correlation_id();

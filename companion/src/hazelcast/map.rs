@@ -5,11 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::Client;
+use std::collections::BTreeMap;
+
+use super::client::{Client, Target};
 use super::codec::{
-    map_clear, map_contains_key, map_delete, map_get, map_put, map_remove, map_set, map_size,
+    map_clear, map_contains_key, map_delete, map_evict_all, map_get, map_get_all, map_put,
+    map_put_all, map_put_if_absent, map_remove, map_set, map_set_ttl, map_size,
 };
 use super::error::HazelcastError;
+use super::partition;
 use super::serialization::{Data, Value};
 
 /// Keyed operations carry a thread id that only matters for key locks, which hzcache never
@@ -66,7 +70,7 @@ impl Map {
     pub async fn get(&self, key: &str) -> Result<Option<Value>, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_get::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Some(&key), true).await?;
+        let answer = self.client.invoke(req, Target::Key(&key), true).await?;
         decode_value(map_get::decode_response(&answer)?)
     }
 
@@ -75,7 +79,7 @@ impl Map {
         let key = Data::from_string(key);
         let value = to_data(value)?;
         let req = map_set::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
-        let answer = self.client.invoke(req, Some(&key), false).await?;
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
         map_set::decode_response(&answer)?;
         Ok(())
     }
@@ -90,7 +94,7 @@ impl Map {
         let key = Data::from_string(key);
         let value = to_data(value)?;
         let req = map_put::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
-        let answer = self.client.invoke(req, Some(&key), false).await?;
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
         decode_value(map_put::decode_response(&answer)?)
     }
 
@@ -98,7 +102,7 @@ impl Map {
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_remove::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Some(&key), false).await?;
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
         decode_value(map_remove::decode_response(&answer)?)
     }
 
@@ -106,7 +110,7 @@ impl Map {
     pub async fn delete(&self, key: &str) -> Result<(), HazelcastError> {
         let key = Data::from_string(key);
         let req = map_delete::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Some(&key), false).await?;
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
         map_delete::decode_response(&answer)?;
         Ok(())
     }
@@ -114,19 +118,121 @@ impl Map {
     pub async fn contains_key(&self, key: &str) -> Result<bool, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_contains_key::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Some(&key), true).await?;
+        let answer = self.client.invoke(req, Target::Key(&key), true).await?;
         Ok(map_contains_key::decode_response(&answer)?)
     }
 
     pub async fn size(&self) -> Result<i32, HazelcastError> {
         let req = map_size::encode_request(&self.name);
-        let answer = self.client.invoke(req, None, true).await?;
+        let answer = self.client.invoke(req, Target::Any, true).await?;
         Ok(map_size::decode_response(&answer)?)
+    }
+
+    /// Stores `value` only if `key` is absent; returns the value already there, if any
+    /// (`None` means this call stored it).
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &Value,
+        ttl: Ttl,
+    ) -> Result<Option<Value>, HazelcastError> {
+        let key = Data::from_string(key);
+        let value = to_data(value)?;
+        let req =
+            map_put_if_absent::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        decode_value(map_put_if_absent::decode_response(&answer)?)
+    }
+
+    /// Changes the lifetime of an existing entry; `false` if the key is absent.
+    pub async fn set_ttl(&self, key: &str, ttl: Ttl) -> Result<bool, HazelcastError> {
+        let key = Data::from_string(key);
+        let req = map_set_ttl::encode_request(&self.name, &key, ttl.to_millis());
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        Ok(map_set_ttl::decode_response(&answer)?)
+    }
+
+    /// Reads many keys: one request per partition, all in flight together. Absent keys are
+    /// left out of the result.
+    pub async fn get_all(&self, keys: &[&str]) -> Result<Vec<(String, Value)>, HazelcastError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (pid, group) in self.by_partition(keys.iter().map(|k| Data::from_string(k))) {
+            let (client, name) = (self.client.clone(), self.name.clone());
+            tasks.spawn(async move {
+                let req = map_get_all::encode_request(&name, &group);
+                let answer = client.invoke(req, Target::Partition(pid), true).await?;
+                Ok::<_, HazelcastError>(map_get_all::decode_response(&answer)?)
+            });
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        while let Some(joined) = tasks.join_next().await {
+            let entries =
+                joined.map_err(|e| HazelcastError::Protocol(format!("get_all task: {e}")))??;
+            for (k, v) in entries {
+                let key = match k.to_value()? {
+                    Value::String(s) => s,
+                    other => {
+                        return Err(HazelcastError::Serialization(format!(
+                            "get_all returned a non-string key: {other:?}"
+                        )))
+                    }
+                };
+                out.push((key, v.to_value()?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores many entries (with the map's default TTL): one request per partition, all in
+    /// flight together.
+    pub async fn put_all(&self, entries: &[(&str, Value)]) -> Result<(), HazelcastError> {
+        let mut groups: BTreeMap<i32, Vec<(Data, Data)>> = BTreeMap::new();
+        let count = self.client.partition_count();
+        for (k, v) in entries {
+            let key = Data::from_string(k);
+            groups
+                .entry(partition::partition_id(&key, count))
+                .or_default()
+                .push((key, to_data(v)?));
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (pid, group) in groups {
+            let (client, name) = (self.client.clone(), self.name.clone());
+            tasks.spawn(async move {
+                let req = map_put_all::encode_request(&name, &group, false);
+                let answer = client.invoke(req, Target::Partition(pid), false).await?;
+                Ok::<_, HazelcastError>(map_put_all::decode_response(&answer)?)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined.map_err(|e| HazelcastError::Protocol(format!("put_all task: {e}")))??;
+        }
+        Ok(())
+    }
+
+    fn by_partition(&self, keys: impl Iterator<Item = Data>) -> BTreeMap<i32, Vec<Data>> {
+        let count = self.client.partition_count();
+        let mut groups: BTreeMap<i32, Vec<Data>> = BTreeMap::new();
+        for key in keys {
+            groups
+                .entry(partition::partition_id(&key, count))
+                .or_default()
+                .push(key);
+        }
+        groups
+    }
+
+    /// Evicts every entry (not written through to a map store; listeners see EVICT_ALL).
+    pub async fn evict_all(&self) -> Result<(), HazelcastError> {
+        let req = map_evict_all::encode_request(&self.name);
+        let answer = self.client.invoke(req, Target::Any, false).await?;
+        map_evict_all::decode_response(&answer)?;
+        Ok(())
     }
 
     pub async fn clear(&self) -> Result<(), HazelcastError> {
         let req = map_clear::encode_request(&self.name);
-        let answer = self.client.invoke(req, None, false).await?;
+        let answer = self.client.invoke(req, Target::Any, false).await?;
         map_clear::decode_response(&answer)?;
         Ok(())
     }
