@@ -2,6 +2,8 @@
 
 Usage: interop.py MEMBER CLUSTER MAP put KEY VALUE [bytes]
        interop.py MEMBER CLUSTER MAP get KEY
+       interop.py MEMBER CLUSTER MAP remove KEY
+       interop.py MEMBER CLUSTER MAP owners KEY1,KEY2,...
 `get` prints a JSON object: {"found": bool, "type": "str"|"bytes"|..., "value": str}
 (bytes values are printed as latin-1 text so they round-trip exactly).
 """
@@ -42,6 +44,27 @@ def main() -> int:
             # KEY is a comma-separated list; prints each key's partition id.
             ps = client.partition_service
             print(json.dumps([ps.get_partition_id(k) for k in key.split(",")]))
+        elif op == "remove":
+            m.remove(key)
+            print(json.dumps({"ok": True}))
+        elif op == "owners":
+            # KEY is a comma-separated list; prints each key's partition owner as host:port,
+            # from the client's partition table (member uuid) and member list (uuid -> address).
+            import time
+
+            ps = client.partition_service
+            keys = key.split(",")
+            deadline = time.time() + 20
+            while True:
+                addresses = {
+                    str(mem.uuid): f"{mem.address.host}:{mem.address.port}"
+                    for mem in client.cluster_service.get_members()
+                }
+                owners = [ps.get_partition_owner(ps.get_partition_id(k)) for k in keys]
+                if all(o is not None and str(o) in addresses for o in owners) or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            print(json.dumps([addresses.get(str(o)) for o in owners]))
         else:
             print(f"unknown op {op}", file=sys.stderr)
             return 2

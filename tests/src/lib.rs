@@ -9,6 +9,7 @@
 //! `HZCACHE_JAVA`, `HZCACHE_PYTHON`, `HZCACHE_COMPANION_BIN`, `HZCACHE_FILTER_WASM`.
 
 pub mod client;
+pub mod cluster;
 pub mod origin;
 
 use std::fs::{self, File};

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use super::client::{Client, Target};
 use super::codec::{
-    map_clear, map_contains_key, map_delete, map_evict_all, map_get, map_get_all, map_put,
-    map_put_all, map_put_if_absent, map_remove, map_set, map_set_ttl, map_size,
+    map_clear, map_contains_key, map_delete, map_evict_all, map_fetch_keys, map_get, map_get_all,
+    map_put, map_put_all, map_put_if_absent, map_remove, map_set, map_set_ttl, map_size,
 };
 use super::error::HazelcastError;
 use super::partition;
@@ -19,6 +19,18 @@ use super::serialization::{Data, Value};
 /// Keyed operations carry a thread id that only matters for key locks, which hzcache never
 /// takes; a constant keeps every request alike (protocol sheet §3.3).
 const THREAD_ID: i64 = 0;
+
+/// Map operations that are safe to send again after their connection dropped mid-flight
+/// (protocol sheet §7.3). Hazelcast marks Set, Put, Delete, SetTtl and PutAll non-retryable,
+/// because the member may or may not have applied them before it died, and the official
+/// clients fail them with TargetDisconnected unless "redo" is enabled. For the cache they are
+/// idempotent in effect: sending the same value (or the same delete, or the same TTL) for the
+/// same key twice leaves the map as sending it once would, so we redo them on another member
+/// within the invocation deadline; a member loss then costs no failed write. The price, for
+/// `put` only: after a redo the returned old value may be the value this very call stored.
+/// Remove and PutIfAbsent stay non-redo: a second attempt would report the first one's
+/// effect (nothing removed, value already present) as someone else's.
+const REDO_SAFE: bool = true;
 
 /// How long an entry lives in the map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +63,8 @@ impl Ttl {
 /// A handle on one named map; cheap to clone.
 #[derive(Clone)]
 pub struct Map {
-    client: Client,
-    name: Arc<str>,
+    pub(super) client: Client,
+    pub(super) name: Arc<str>,
 }
 
 impl Map {
@@ -79,7 +91,10 @@ impl Map {
         let key = Data::from_string(key);
         let value = to_data(value)?;
         let req = map_set::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self
+            .client
+            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .await?;
         map_set::decode_response(&answer)?;
         Ok(())
     }
@@ -94,7 +109,10 @@ impl Map {
         let key = Data::from_string(key);
         let value = to_data(value)?;
         let req = map_put::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self
+            .client
+            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .await?;
         decode_value(map_put::decode_response(&answer)?)
     }
 
@@ -110,7 +128,10 @@ impl Map {
     pub async fn delete(&self, key: &str) -> Result<(), HazelcastError> {
         let key = Data::from_string(key);
         let req = map_delete::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self
+            .client
+            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .await?;
         map_delete::decode_response(&answer)?;
         Ok(())
     }
@@ -148,7 +169,10 @@ impl Map {
     pub async fn set_ttl(&self, key: &str, ttl: Ttl) -> Result<bool, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_set_ttl::encode_request(&self.name, &key, ttl.to_millis());
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self
+            .client
+            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .await?;
         Ok(map_set_ttl::decode_response(&answer)?)
     }
 
@@ -200,7 +224,9 @@ impl Map {
             let (client, name) = (self.client.clone(), self.name.clone());
             tasks.spawn(async move {
                 let req = map_put_all::encode_request(&name, &group, false);
-                let answer = client.invoke(req, Target::Partition(pid), false).await?;
+                let answer = client
+                    .invoke(req, Target::Partition(pid), REDO_SAFE)
+                    .await?;
                 Ok::<_, HazelcastError>(map_put_all::decode_response(&answer)?)
             });
         }
@@ -235,6 +261,46 @@ impl Map {
         let answer = self.client.invoke(req, Target::Any, false).await?;
         map_clear::decode_response(&answer)?;
         Ok(())
+    }
+
+    /// Every String key of the map (other key types are skipped), walking each partition in
+    /// batches of `KEYS_BATCH` with `Map.FetchKeys`. Bounded: more than `MAX_KEYS` keys is an
+    /// error rather than an unbounded allocation. Not a snapshot: keys added or removed during
+    /// the walk may or may not appear.
+    pub async fn keys(&self) -> Result<Vec<String>, HazelcastError> {
+        /// Keys per request: a few hundred KB of small keys per answer.
+        const KEYS_BATCH: i32 = 1000;
+        /// Most keys returned; a purge over more than this should be a map clear.
+        const MAX_KEYS: usize = 1_000_000;
+        let mut out = Vec::new();
+        for pid in 0..self.client.partition_count() {
+            let mut pointers = map_fetch_keys::START.to_vec();
+            loop {
+                let req = map_fetch_keys::encode_request(&self.name, &pointers, KEYS_BATCH);
+                let answer = self
+                    .client
+                    .invoke(req, Target::Partition(pid), true)
+                    .await?;
+                let (next, keys) = map_fetch_keys::decode_response(&answer)?;
+                let done = keys.is_empty() || map_fetch_keys::exhausted(&next);
+                for k in keys {
+                    if let Value::String(s) = k.to_value()? {
+                        out.push(s);
+                    }
+                }
+                if out.len() > MAX_KEYS {
+                    return Err(HazelcastError::Protocol(format!(
+                        "map {} has more than {MAX_KEYS} keys",
+                        self.name
+                    )));
+                }
+                if done {
+                    break;
+                }
+                pointers = next;
+            }
+        }
+        Ok(out)
     }
 }
 
