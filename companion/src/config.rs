@@ -21,6 +21,8 @@ pub struct Config {
     /// Largest response body the companion stores (and relays); a larger one is passed through
     /// by the filter instead, never truncated.
     pub max_entry_bytes: usize,
+    /// Bearer token of the purge API; `None`: the API is off.
+    pub admin_token: Option<String>,
 }
 
 /// An origin base URL: `http://host:port` with an optional path prefix.
@@ -61,6 +63,8 @@ Options (each also read from the environment variable shown):
   --origin-timeout-ms N         HZCACHE_ORIGIN_TIMEOUT_MS   default 10000
   --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
   --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
+  --admin-token TOKEN           HZCACHE_ADMIN_TOKEN         default none (purge API off)
+                                (16 to 256 visible ASCII characters)
   --check-config                validate, print the effective settings and exit
   --help
 Logging: RUST_LOG (default info).
@@ -74,7 +78,7 @@ impl Config {
         S: Into<String>,
     {
         let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        const FLAGS: [(&str, &str); 7] = [
+        const FLAGS: [(&str, &str); 8] = [
             ("--listen", "HZCACHE_LISTEN"),
             ("--hazelcast", "HZCACHE_HAZELCAST"),
             ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
@@ -82,6 +86,7 @@ impl Config {
             ("--origin-timeout-ms", "HZCACHE_ORIGIN_TIMEOUT_MS"),
             ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
             ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
+            ("--admin-token", "HZCACHE_ADMIN_TOKEN"),
         ];
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
@@ -181,12 +186,26 @@ impl Config {
             Some(v) => number("--max-entry-bytes", &v, 0, MAX_ENTRY_BYTES_CEILING as u64)? as usize,
             None => 1024 * 1024,
         };
+        let admin_token = match one("--admin-token") {
+            None => None,
+            // A short token can be guessed; a long one is a pasting mistake.
+            Some(t) if (16..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) => {
+                Some(t)
+            }
+            Some(_) => {
+                return Err(err(
+                    "--admin-token",
+                    "must be 16 to 256 visible ASCII characters",
+                ))
+            }
+        };
         Ok(Config {
             listen,
             hazelcast,
             origins,
             origin_timeout,
             max_entry_bytes,
+            admin_token,
         })
     }
 }
@@ -200,7 +219,7 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nhazelcast-timeout-ms={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nhazelcast-timeout-ms={}\nadmin-api={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
@@ -208,6 +227,7 @@ impl Config {
             self.origin_timeout.as_millis(),
             self.max_entry_bytes,
             self.hazelcast.invocation_timeout.as_millis(),
+            if self.admin_token.is_some() { "on" } else { "off" },
         )
     }
 }
@@ -310,6 +330,7 @@ mod tests {
             (&["--cluster-name", ""], "--cluster-name"),
             (&["--listen"], "--listen"),
             (&["--bogus", "1"], "--bogus"),
+            (&["--admin-token", "short"], "--admin-token"),
         ];
         for (args, setting) in cases {
             let e = parse(args).expect_err(&format!("{args:?} should fail"));

@@ -1,32 +1,81 @@
-//! The `envelope` value stored in Hazelcast for a cached response: a small versioned binary
-//! record of status, the headers worth keeping, the body and when it was stored. Decoding is
-//! strict: anything that is not a whole record of a known version is refused, so a foreign or
-//! damaged value is treated as a miss, never served.
+//! The `envelope` values stored in Hazelcast: a versioned binary record of a cached response
+//! (status, how it may be reused, the request headers it varies on, its purge tags, the headers
+//! worth keeping and the body) and the variant index stored under a key whose response carries
+//! `Vary`. Decoding is strict: anything that is not a whole record of a known version is
+//! refused, so a foreign or damaged value is treated as a miss, never served.
 //!
-//! Layout (all integers big-endian, like Hazelcast's own Data):
+//! Entry layout, version 2 (all integers big-endian, like Hazelcast's own Data):
 //! ```text
-//! "HZCE" magic, u8 version (1)
+//! "HZCE" magic, u8 version (2)
 //! u16 status
-//! i64 stored_at (Unix milliseconds; already backdated by the origin's Age)
-//! u32 lifetime (seconds the entry is fresh for)
+//! i64 stored_at (Unix ms: response_time of RFC 9111 §4.2.3)
+//! u32 initial_age (corrected_initial_age, seconds)
+//! u32 lifetime (freshness lifetime, seconds)
+//! u32 stale_while_revalidate (seconds), u32 stale_if_error (seconds)
+//! u8 flags: 1 must-revalidate, 2 no-cache, 4 immutable
+//! u16 vary count, then per name: u16 name length, name, u32 value length, value
+//!     (the request's normalised values of the fields named in Vary; "\0" = absent)
+//! u16 tag count, then per tag: u16 length, tag
 //! u16 header count, then per header: u16 name length, name, u32 value length, value
 //! u32 body length, body
 //! ```
+//! Version 1 (`HZCE` 1: status, stored_at, lifetime, headers, body) is still decoded, as an
+//! entry with no age, no stale windows, no variants and no tags, so entries written before the
+//! upgrade keep serving until they expire.
+//!
+//! Variant index layout (`HZCV`, version 1): u64 generation id, u16 name count, then per name
+//! u16 length and name (sorted, lower-case). Variants live under [`variant_key`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::freshness::Freshness;
+
 const MAGIC: &[u8; 4] = b"HZCE";
-const VERSION: u8 = 1;
+const INDEX_MAGIC: &[u8; 4] = b"HZCV";
+const VERSION: u8 = 2;
 /// Response headers beyond this many are a sign of a broken or hostile origin; refuse to store.
 pub const MAX_HEADERS: usize = 512;
+/// Purge tags per entry: enough for real tagging schemes (Fastly allows a few hundred bytes of
+/// keys), small enough that a tag index stays cheap.
+pub const MAX_TAGS: usize = 64;
+/// Longest single tag kept.
+pub const MAX_TAG_BYTES: usize = 256;
+/// Marks a Vary-selected request header that was absent (NUL never occurs in a field value).
+pub const ABSENT: &[u8] = b"\0";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub status: u16,
-    pub stored_at_ms: i64,
-    pub lifetime_secs: u32,
+    pub freshness: Freshness,
+    /// (lower-case name, normalised request value) for each field the response varies on.
+    pub vary: Vec<(String, Bytes)>,
+    pub tags: Vec<String>,
     pub headers: Vec<(String, Bytes)>,
     pub body: Bytes,
+}
+
+/// The variant index stored under the primary key of a varying response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaryIndex {
+    /// A random generation: variants of an older index (before a purge or a change of the
+    /// Vary names) are never found again.
+    pub id: u64,
+    pub names: Vec<String>,
+}
+
+/// The Hazelcast key of one variant: the primary key, NUL, `v:`, the index generation and a
+/// hash of the selected request values. The entry itself carries the values, so a hash
+/// collision is a miss, never a wrong variant.
+pub fn variant_key(key: &str, id: u64, selected: &[(String, Bytes)]) -> String {
+    // FNV-1a 64: stable across processes and versions (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (n, v) in selected {
+        for b in n.bytes().chain([0u8]).chain(v.iter().copied()).chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{key}\0v:{id:016x}:{h:016x}")
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,73 +96,105 @@ pub enum EntryError {
     TooLarge,
 }
 
+fn put_pairs(out: &mut BytesMut, pairs: &[(String, Bytes)]) -> Result<(), EntryError> {
+    out.put_u16(u16::try_from(pairs.len()).map_err(|_| EntryError::TooLarge)?);
+    for (name, value) in pairs {
+        out.put_u16(u16::try_from(name.len()).map_err(|_| EntryError::TooLarge)?);
+        out.put_slice(name.as_bytes());
+        out.put_u32(u32::try_from(value.len()).map_err(|_| EntryError::TooLarge)?);
+        out.put_slice(value);
+    }
+    Ok(())
+}
+
+fn put_strings(out: &mut BytesMut, items: &[String]) -> Result<(), EntryError> {
+    out.put_u16(u16::try_from(items.len()).map_err(|_| EntryError::TooLarge)?);
+    for s in items {
+        out.put_u16(u16::try_from(s.len()).map_err(|_| EntryError::TooLarge)?);
+        out.put_slice(s.as_bytes());
+    }
+    Ok(())
+}
+
 impl Entry {
     pub fn encode(&self) -> Result<Bytes, EntryError> {
-        if self.headers.len() > MAX_HEADERS {
+        if self.headers.len() > MAX_HEADERS || self.vary.len() > MAX_HEADERS {
             return Err(EntryError::TooManyHeaders(self.headers.len()));
         }
-        let size = 4
-            + 1
-            + 2
-            + 8
-            + 4
-            + 2
-            + self
-                .headers
-                .iter()
-                .map(|(n, v)| 6 + n.len() + v.len())
-                .sum::<usize>()
-            + 4
+        if self.tags.len() > MAX_TAGS {
+            return Err(EntryError::TooLarge);
+        }
+        let pairs =
+            |p: &[(String, Bytes)]| p.iter().map(|(n, v)| 6 + n.len() + v.len()).sum::<usize>();
+        let size = 40
+            + pairs(&self.vary)
+            + pairs(&self.headers)
+            + self.tags.iter().map(|t| 2 + t.len()).sum::<usize>()
             + self.body.len();
+        let f = &self.freshness;
         let mut out = BytesMut::with_capacity(size);
         out.put_slice(MAGIC);
         out.put_u8(VERSION);
         out.put_u16(self.status);
-        out.put_i64(self.stored_at_ms);
-        out.put_u32(self.lifetime_secs);
-        out.put_u16(self.headers.len() as u16);
-        for (name, value) in &self.headers {
-            let name_len = u16::try_from(name.len()).map_err(|_| EntryError::TooLarge)?;
-            let value_len = u32::try_from(value.len()).map_err(|_| EntryError::TooLarge)?;
-            out.put_u16(name_len);
-            out.put_slice(name.as_bytes());
-            out.put_u32(value_len);
-            out.put_slice(value);
-        }
+        out.put_i64(f.stored_at_ms);
+        out.put_u32(f.initial_age_secs);
+        out.put_u32(f.lifetime_secs);
+        out.put_u32(f.stale_while_revalidate_secs);
+        out.put_u32(f.stale_if_error_secs);
+        out.put_u8(
+            u8::from(f.must_revalidate) | u8::from(f.no_cache) << 1 | u8::from(f.immutable) << 2,
+        );
+        put_pairs(&mut out, &self.vary)?;
+        put_strings(&mut out, &self.tags)?;
+        put_pairs(&mut out, &self.headers)?;
         out.put_u32(u32::try_from(self.body.len()).map_err(|_| EntryError::TooLarge)?);
         out.put_slice(&self.body);
         Ok(out.freeze())
     }
 
-    /// Decodes a record; slices of `bytes` are shared, not copied, and nothing is allocated
-    /// beyond the header list (bounded by `MAX_HEADERS`).
+    /// Decodes a record (version 2, or version 1); slices of `bytes` are shared, not copied,
+    /// and nothing is allocated beyond the lists (each bounded).
     pub fn decode(bytes: &Bytes) -> Result<Entry, EntryError> {
         let mut r = Reader { buf: bytes, pos: 0 };
         if r.take(4)? != MAGIC.as_slice() {
             return Err(EntryError::NotAnEnvelope);
         }
         let version = r.u8()?;
-        if version != VERSION {
-            return Err(EntryError::UnknownVersion(version));
-        }
         let status = r.u16()?;
-        let stored_at_ms = r.u64()? as i64;
-        let lifetime_secs = r.u32()?;
-        let count = r.u16()? as usize;
-        if count > MAX_HEADERS {
-            return Err(EntryError::TooManyHeaders(count));
+        let mut f = Freshness::default();
+        let (mut vary, mut tags) = (Vec::new(), Vec::new());
+        match version {
+            1 => {
+                f.stored_at_ms = r.u64()? as i64;
+                f.lifetime_secs = r.u32()?;
+            }
+            2 => {
+                f.stored_at_ms = r.u64()? as i64;
+                f.initial_age_secs = r.u32()?;
+                f.lifetime_secs = r.u32()?;
+                f.stale_while_revalidate_secs = r.u32()?;
+                f.stale_if_error_secs = r.u32()?;
+                let flags = r.u8()?;
+                f.must_revalidate = flags & 1 != 0;
+                f.no_cache = flags & 2 != 0;
+                f.immutable = flags & 4 != 0;
+                vary = r.pairs(bytes)?;
+                let count = r.u16()? as usize;
+                if count > MAX_TAGS {
+                    return Err(EntryError::TooLarge);
+                }
+                for _ in 0..count {
+                    let n = r.u16()? as usize;
+                    tags.push(
+                        std::str::from_utf8(r.take(n)?)
+                            .map_err(|_| EntryError::BadHeaderName)?
+                            .to_string(),
+                    );
+                }
+            }
+            v => return Err(EntryError::UnknownVersion(v)),
         }
-        let mut headers = Vec::with_capacity(count);
-        for _ in 0..count {
-            let n = r.u16()? as usize;
-            let name = std::str::from_utf8(r.take(n)?)
-                .map_err(|_| EntryError::BadHeaderName)?
-                .to_string();
-            let v = r.u32()? as usize;
-            let start = r.pos;
-            r.take(v)?;
-            headers.push((name, bytes.slice(start..start + v)));
-        }
+        let headers = r.pairs(bytes)?;
         let body_len = r.u32()? as usize;
         let start = r.pos;
         r.take(body_len)?;
@@ -122,11 +203,54 @@ impl Entry {
         }
         Ok(Entry {
             status,
-            stored_at_ms,
-            lifetime_secs,
+            freshness: f,
+            vary,
+            tags,
             headers,
             body: bytes.slice(start..start + body_len),
         })
+    }
+}
+
+impl VaryIndex {
+    pub fn encode(&self) -> Result<Bytes, EntryError> {
+        let mut out =
+            BytesMut::with_capacity(16 + self.names.iter().map(|n| 2 + n.len()).sum::<usize>());
+        out.put_slice(INDEX_MAGIC);
+        out.put_u8(1);
+        out.put_u64(self.id);
+        put_strings(&mut out, &self.names)?;
+        Ok(out.freeze())
+    }
+
+    /// `Ok(None)` when the value is not an index at all (an entry, say).
+    pub fn decode(bytes: &Bytes) -> Result<Option<VaryIndex>, EntryError> {
+        if !bytes.starts_with(INDEX_MAGIC) {
+            return Ok(None);
+        }
+        let mut r = Reader { buf: bytes, pos: 4 };
+        let version = r.u8()?;
+        if version != 1 {
+            return Err(EntryError::UnknownVersion(version));
+        }
+        let id = r.u64()?;
+        let count = r.u16()? as usize;
+        if count > crate::freshness::MAX_VARY_NAMES {
+            return Err(EntryError::TooManyHeaders(count));
+        }
+        let mut names = Vec::with_capacity(count);
+        for _ in 0..count {
+            let n = r.u16()? as usize;
+            names.push(
+                std::str::from_utf8(r.take(n)?)
+                    .map_err(|_| EntryError::BadHeaderName)?
+                    .to_string(),
+            );
+        }
+        if r.pos != bytes.len() {
+            return Err(EntryError::TrailingBytes);
+        }
+        Ok(Some(VaryIndex { id, names }))
     }
 }
 
@@ -141,6 +265,24 @@ impl<'a> Reader<'a> {
         let s = self.buf.get(self.pos..end).ok_or(EntryError::Truncated)?;
         self.pos = end;
         Ok(s)
+    }
+    fn pairs(&mut self, bytes: &Bytes) -> Result<Vec<(String, Bytes)>, EntryError> {
+        let count = self.u16()? as usize;
+        if count > MAX_HEADERS {
+            return Err(EntryError::TooManyHeaders(count));
+        }
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let n = self.u16()? as usize;
+            let name = std::str::from_utf8(self.take(n)?)
+                .map_err(|_| EntryError::BadHeaderName)?
+                .to_string();
+            let v = self.u32()? as usize;
+            let start = self.pos;
+            self.take(v)?;
+            out.push((name, bytes.slice(start..start + v)));
+        }
+        Ok(out)
     }
     fn u8(&mut self) -> Result<u8, EntryError> {
         Ok(self.take(1)?[0])
@@ -169,8 +311,18 @@ mod tests {
     fn sample() -> Entry {
         Entry {
             status: 200,
-            stored_at_ms: 1_700_000_000_123,
-            lifetime_secs: 60,
+            freshness: Freshness {
+                lifetime_secs: 60,
+                initial_age_secs: 3,
+                stored_at_ms: 1_700_000_000_123,
+                stale_while_revalidate_secs: 5,
+                stale_if_error_secs: 7,
+                must_revalidate: false,
+                no_cache: true,
+                immutable: true,
+            },
+            vary: vec![("accept-language".into(), Bytes::from_static(b"de"))],
+            tags: vec!["product-1".into(), "all".into()],
             headers: vec![
                 ("content-type".into(), Bytes::from_static(b"text/plain")),
                 ("etag".into(), Bytes::from_static(b"\"v1\"")),
@@ -186,11 +338,21 @@ mod tests {
     }
 
     #[test]
-    fn the_layout_is_stable() {
+    fn the_v2_layout_is_stable() {
         let e = Entry {
             status: 404,
-            stored_at_ms: 1,
-            lifetime_secs: 2,
+            freshness: Freshness {
+                stored_at_ms: 1,
+                initial_age_secs: 3,
+                lifetime_secs: 2,
+                stale_while_revalidate_secs: 4,
+                stale_if_error_secs: 5,
+                must_revalidate: true,
+                no_cache: false,
+                immutable: true,
+            },
+            vary: vec![("v".into(), Bytes::from_static(b"w"))],
+            tags: vec!["t".into()],
             headers: vec![("a".into(), Bytes::from_static(b"b"))],
             body: Bytes::from_static(b"xy"),
         };
@@ -201,6 +363,38 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         let want = [
+            "485a4345",
+            "02",
+            "0194",
+            "0000000000000001",
+            "00000003",
+            "00000002",
+            "00000004",
+            "00000005",
+            "05",
+            "0001",
+            "0001",
+            "76",
+            "00000001",
+            "77",
+            "0001",
+            "0001",
+            "74",
+            "0001",
+            "0001",
+            "61",
+            "00000001",
+            "62",
+            "00000002",
+            "7879",
+        ]
+        .concat();
+        assert_eq!(hex, want);
+    }
+
+    #[test]
+    fn a_version_1_envelope_still_decodes() {
+        let v1 = [
             "485a4345",
             "01",
             "0194",
@@ -215,7 +409,17 @@ mod tests {
             "7879",
         ]
         .concat();
-        assert_eq!(hex, want);
+        let bytes: Vec<u8> = (0..v1.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&v1[i..i + 2], 16).unwrap())
+            .collect();
+        let e = Entry::decode(&Bytes::from(bytes)).unwrap();
+        assert_eq!(e.status, 404);
+        assert_eq!(e.freshness.lifetime_secs, 2);
+        assert_eq!(e.freshness.stored_at_ms, 1);
+        assert_eq!(e.headers, vec![("a".to_string(), Bytes::from_static(b"b"))]);
+        assert_eq!(e.body, "xy");
+        assert!(e.vary.is_empty() && e.tags.is_empty());
     }
 
     #[test]
@@ -247,24 +451,54 @@ mod tests {
     }
 
     #[test]
-    fn a_header_count_over_the_limit_is_refused_without_allocating_for_it() {
+    fn a_list_count_over_the_limit_is_refused_without_allocating_for_it() {
         let mut v = sample().encode().unwrap().to_vec();
-        // header count sits after magic(4) version(1) status(2) stored_at(8) lifetime(4)
-        v[19] = 0xff;
-        v[20] = 0xff;
+        // vary count sits after magic 4, version 1, status 2, stored_at 8, 4 × u32, flags 1.
+        v[32] = 0xff;
+        v[33] = 0xff;
         assert_eq!(
             Entry::decode(&Bytes::from(v)),
             Err(EntryError::TooManyHeaders(65535))
         );
     }
 
+    #[test]
+    fn a_vary_index_round_trips_and_is_told_apart_from_an_entry() {
+        let i = VaryIndex {
+            id: 42,
+            names: vec!["accept".into(), "accept-language".into()],
+        };
+        let b = i.encode().unwrap();
+        assert_eq!(VaryIndex::decode(&b).unwrap(), Some(i));
+        assert_eq!(
+            VaryIndex::decode(&sample().encode().unwrap()).unwrap(),
+            None
+        );
+        assert!(Entry::decode(&b).is_err());
+        for cut in 4..b.len() {
+            assert!(VaryIndex::decode(&b.slice(0..cut)).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn variant_keys_depend_on_generation_and_values() {
+        let a = vec![("accept".to_string(), Bytes::from_static(b"text/html"))];
+        let b = vec![("accept".to_string(), Bytes::from_static(b"text/plain"))];
+        assert_eq!(variant_key("k", 1, &a), variant_key("k", 1, &a));
+        assert_ne!(variant_key("k", 1, &a), variant_key("k", 1, &b));
+        assert_ne!(variant_key("k", 1, &a), variant_key("k", 2, &a));
+        assert!(variant_key("k", 1, &a).starts_with("k\0v:0000000000000001:"));
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let mut v = b"HZCE\x01".to_vec();
-            v.extend_from_slice(&data);
-            let _ = Entry::decode(&Bytes::from(v));
-            let _ = Entry::decode(&Bytes::from(data));
+            for prefix in [&b"HZCE\x01"[..], b"HZCE\x02", b"HZCV\x01", b""] {
+                let mut v = prefix.to_vec();
+                v.extend_from_slice(&data);
+                let _ = Entry::decode(&Bytes::from(v.clone()));
+                let _ = VaryIndex::decode(&Bytes::from(v));
+            }
         }
     }
 }

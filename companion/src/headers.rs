@@ -52,6 +52,74 @@ pub fn strip_for_origin(client: &HeaderMap) -> HeaderMap {
             || n == "host"
             || n == "content-length"
             || n == "expect"
+            // The cache asks for the whole response and answers the client's conditional
+            // and range requests itself (or ignores Range: a 200 is always a valid answer).
+            || CONDITIONAL.contains(&n)
+    })
+}
+
+/// Request fields that make a request conditional or partial (RFC 9110 §13.1, §14.2).
+pub const CONDITIONAL: [&str; 6] = [
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+];
+
+/// Response fields meant for this cache only, never relayed to the client: the targeted
+/// field of hzcache's own name and the purge tags (Fastly and Cloudflare strip theirs too).
+pub const CACHE_ONLY: [&str; 3] = ["hzcache-cache-control", "cache-tag", "surrogate-key"];
+
+/// Purge tags from `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated),
+/// de-duplicated, each at most `MAX_TAG_BYTES`, at most `MAX_TAGS` of them; longer or
+/// non-ASCII tags are dropped (a tag is matched exactly, so a cut one would be wrong).
+pub fn purge_tags(origin: &HeaderMap) -> Vec<String> {
+    use crate::entry::{MAX_TAGS, MAX_TAG_BYTES};
+    let mut tags: Vec<String> = Vec::new();
+    let lines = origin
+        .get_all("cache-tag")
+        .iter()
+        .map(|v| (v, ','))
+        .chain(origin.get_all("surrogate-key").iter().map(|v| (v, ' ')));
+    for (value, sep) in lines {
+        let Ok(text) = value.to_str() else { continue };
+        for t in text.split(sep).map(str::trim) {
+            if t.is_empty() || t.len() > MAX_TAG_BYTES || tags.iter().any(|x| x == t) {
+                continue;
+            }
+            if tags.len() == MAX_TAGS {
+                return tags;
+            }
+            tags.push(t.to_string());
+        }
+    }
+    tags
+}
+
+/// A stored response's headers updated from a 304 (RFC 9111 §3.2): each field of the 304
+/// replaces the stored one of that name, except `content-length` and the fields that are
+/// never stored.
+pub fn merge_not_modified(stored: &HeaderMap, fresh: &HeaderMap) -> HeaderMap {
+    let update = strip_for_storage(fresh);
+    let mut out = stored.clone();
+    for name in update.keys() {
+        out.remove(name);
+    }
+    for (name, value) in &update {
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// The origin's response headers as stored with an entry: like [`strip_for_client`] but
+/// keeping the cache-only fields (the entry needs its tags and targeted directives when it
+/// is revalidated).
+pub fn strip_for_storage(origin: &HeaderMap) -> HeaderMap {
+    filtered(origin, |n| {
+        let n = n.as_str();
+        n.starts_with("x-hzcache-") || n == "content-length" || n == "age" || n == "x-cache"
     })
 }
 
@@ -61,7 +129,11 @@ pub fn strip_for_origin(client: &HeaderMap) -> HeaderMap {
 pub fn strip_for_client(origin: &HeaderMap) -> HeaderMap {
     filtered(origin, |n| {
         let n = n.as_str();
-        n.starts_with("x-hzcache-") || n == "content-length" || n == "age" || n == "x-cache"
+        n.starts_with("x-hzcache-")
+            || n == "content-length"
+            || n == "age"
+            || n == "x-cache"
+            || CACHE_ONLY.contains(&n)
     })
 }
 
@@ -99,5 +171,65 @@ mod tests {
         let out = strip_for_client(&h);
         let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["content-type", "etag"]);
+    }
+
+    #[test]
+    fn conditional_and_range_fields_never_reach_the_origin() {
+        let mut h = HeaderMap::new();
+        for n in CONDITIONAL {
+            h.insert(n, HeaderValue::from_static("x"));
+        }
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        assert_eq!(strip_for_origin(&h).len(), 1);
+    }
+
+    #[test]
+    fn cache_only_fields_are_stored_but_never_relayed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "hzcache-cache-control",
+            HeaderValue::from_static("max-age=9"),
+        );
+        h.insert("surrogate-key", HeaderValue::from_static("a b"));
+        h.insert("cache-tag", HeaderValue::from_static("c"));
+        h.insert("cdn-cache-control", HeaderValue::from_static("max-age=9"));
+        assert_eq!(strip_for_client(&h).len(), 1);
+        assert_eq!(strip_for_storage(&h).len(), 4);
+    }
+
+    #[test]
+    fn purge_tags_come_from_cache_tag_and_surrogate_key_bounded() {
+        let mut h = HeaderMap::new();
+        h.append("cache-tag", HeaderValue::from_static("a, b ,,a"));
+        h.append("surrogate-key", HeaderValue::from_static("c  b d"));
+        assert_eq!(purge_tags(&h), vec!["a", "b", "c", "d"]);
+        let many = (0..200)
+            .map(|i| format!("t{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut h = HeaderMap::new();
+        h.insert("cache-tag", HeaderValue::from_str(&many).unwrap());
+        h.append(
+            "cache-tag",
+            HeaderValue::from_str(&"x".repeat(300)).unwrap(),
+        );
+        assert_eq!(purge_tags(&h).len(), crate::entry::MAX_TAGS);
+    }
+
+    #[test]
+    fn a_304_replaces_stored_fields_but_not_content_length() {
+        let mut stored = HeaderMap::new();
+        stored.insert("etag", HeaderValue::from_static("\"a\""));
+        stored.insert("cache-control", HeaderValue::from_static("max-age=1"));
+        stored.insert("content-type", HeaderValue::from_static("text/plain"));
+        let mut fresh = HeaderMap::new();
+        fresh.insert("cache-control", HeaderValue::from_static("max-age=60"));
+        fresh.insert("content-length", HeaderValue::from_static("0"));
+        fresh.insert("connection", HeaderValue::from_static("close"));
+        let out = merge_not_modified(&stored, &fresh);
+        assert_eq!(out["cache-control"], "max-age=60");
+        assert_eq!(out["etag"], "\"a\"");
+        assert_eq!(out["content-type"], "text/plain");
+        assert!(!out.contains_key("content-length") && !out.contains_key("connection"));
     }
 }

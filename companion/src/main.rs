@@ -68,11 +68,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         origins = ?config.origins.keys().collect::<Vec<_>>(),
         "hzcache companion started"
     );
-    let cache = Arc::new(Cache {
-        origin: OriginClient::new(config.origin_timeout),
-        hazelcast: hazelcast.clone(),
-        config,
-    });
+    if config.admin_token.is_none() {
+        tracing::info!("no --admin-token: the purge API is off");
+    }
+    let origin = OriginClient::new(config.origin_timeout);
+    let cache = Arc::new(Cache::new(config, hazelcast.clone(), origin));
     hzcache_companion::server::run(listener, cache, shutdown_signal()).await;
     hazelcast.shutdown();
     tracing::info!("hzcache companion stopped");

@@ -50,13 +50,15 @@ impl OriginClient {
         OriginClient { client, timeout }
     }
 
-    /// GETs `path` (path and query as the client sent them) from `origin`, presenting `host`.
+    /// GETs `path` (path and query as the client sent them) from `origin`, presenting `host`,
+    /// with the client's headers (minus hop-by-hop and conditional ones) and `conditional`.
     pub async fn get(
         &self,
         origin: &Origin,
         path: &str,
         host: &str,
         client_headers: &HeaderMap,
+        conditional: &HeaderMap,
         max_body: usize,
     ) -> Result<OriginResponse, OriginError> {
         let uri: Uri = format!("http://{}{}{}", origin.authority, origin.path_prefix, path)
@@ -66,6 +68,10 @@ impl OriginClient {
             .body(Empty::new())
             .map_err(|e| OriginError::BadRequest(e.to_string()))?;
         *req.headers_mut() = strip_for_origin(client_headers);
+        // The cache's own validators when it revalidates a stored entry.
+        for (name, value) in conditional {
+            req.headers_mut().insert(name.clone(), value.clone());
+        }
         if let Ok(h) = HeaderValue::from_str(host) {
             req.headers_mut().insert(HOST, h);
         }

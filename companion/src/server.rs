@@ -1,6 +1,7 @@
 //! The companion's HTTP server: accepts connections (bounded), routes `/v1/fetch` to the cache
-//! flow and answers `/healthz` and `/readyz`, and on shutdown stops accepting and lets the
-//! requests in flight finish before a deadline.
+//! flow, `/v1/invalidate` (the filter, after unsafe requests) and `/admin/purge` (bearer token)
+//! to deletions, answers `/metrics`, `/healthz` and `/readyz`, and on shutdown stops accepting
+//! and lets the requests in flight finish before a deadline.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::cache::{Answer, Cache, FetchRequest};
+use crate::metrics::{ErrorKind, Event, Outcome};
+use crate::purge::{self, AdminError};
 
 /// Most connections served at once. Each Envoy worker keeps a small pool to the companion, so
 /// this is far above normal use; it exists so a flood cannot exhaust file descriptors.
@@ -82,9 +85,63 @@ async fn handle(
             Ok(fetch) => cache.fetch(fetch).await,
             Err(why) => {
                 tracing::warn!(%why, "bad callout request");
+                cache.metrics.error(ErrorKind::BadRequest);
+                cache.metrics.outcome(Outcome::Error);
                 Answer::error(StatusCode::BAD_REQUEST, &why)
             }
         },
+        (&Method::POST, "/v1/invalidate") => match purge::invalidate_targets(req.headers()) {
+            Ok(targets) => {
+                // In its own task: the deletions finish even if Envoy drops the callout.
+                let c = cache.clone();
+                let n = tokio::spawn(async move { c.invalidate(&targets).await })
+                    .await
+                    .unwrap_or(0);
+                cache.metrics.add(Event::Invalidation, n as u64);
+                tracing::debug!(deleted = n, "invalidated after an unsafe request");
+                text(StatusCode::OK, &format!("invalidated {n}"))
+            }
+            Err(why) => {
+                cache.metrics.error(ErrorKind::BadRequest);
+                text(StatusCode::BAD_REQUEST, &why)
+            }
+        },
+        (&Method::POST, "/admin/purge") => {
+            let checked = purge::authorize(req.headers(), cache.config.admin_token.as_deref())
+                .and_then(|()| purge::purge_target(req.uri().query()));
+            match checked {
+                Ok(target) => match cache.purge(&target).await {
+                    Ok(n) => {
+                        tracing::info!(?target, purged = n, "purge");
+                        text(StatusCode::OK, &format!("purged {n}"))
+                    }
+                    Err(e) => {
+                        cache.metrics.error(ErrorKind::Hazelcast);
+                        text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &format!("purge failed: {e}"),
+                        )
+                    }
+                },
+                Err(AdminError::Off) => text(StatusCode::NOT_FOUND, "not found"),
+                Err(e @ AdminError::Unauthorized) => {
+                    let mut a = text(StatusCode::UNAUTHORIZED, &e.to_string());
+                    a.headers
+                        .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+                    a
+                }
+                Err(e) => text(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            let mut a = text(StatusCode::OK, "");
+            a.headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            a.body = Bytes::from(cache.metrics.render());
+            a
+        }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => {
             if cache.hazelcast.is_connected() {

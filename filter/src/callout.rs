@@ -129,6 +129,22 @@ pub fn callout_headers(
     let named = connection_tokens(request.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
     let mut headers: Vec<(String, String)> =
         fixed.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+    // Optional rule settings travel only when set, so the companion's defaults stay in force.
+    if let Some(t) = rule.ttl_override_seconds {
+        headers.push(("x-hzcache-ttl-override".into(), t.to_string()));
+    }
+    if rule.stale_while_revalidate_seconds > 0 {
+        headers.push((
+            "x-hzcache-stale-while-revalidate".into(),
+            rule.stale_while_revalidate_seconds.to_string(),
+        ));
+    }
+    if rule.stale_if_error_seconds > 0 {
+        headers.push((
+            "x-hzcache-stale-if-error".into(),
+            rule.stale_if_error_seconds.to_string(),
+        ));
+    }
     for (name, value) in request {
         if !relayable(name, &named) || name.eq_ignore_ascii_case("host") {
             continue;
@@ -170,6 +186,125 @@ fn relayable(name: &str, connection_named: &[String]) -> bool {
         || lower == "content-length"
         || HOP_BY_HOP.contains(&lower.as_str())
         || connection_named.contains(&lower))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalidation after unsafe requests (RFC 9111 §4.4)
+
+pub const INVALIDATE_PATH: &str = "/v1/invalidate";
+pub const INVALIDATE_HEADER: &str = "x-hzcache-invalidate";
+/// Targets per invalidation callout (the companion accepts 16): the request URL plus Location
+/// and Content-Location.
+pub const MAX_INVALIDATE_TARGETS: usize = 16;
+
+/// Whether a method is unsafe for RFC 9111 §4.4: anything but the safe methods GET, HEAD,
+/// OPTIONS and TRACE (methods with unknown safety count as unsafe). Exact case, as methods are.
+pub fn is_unsafe(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
+}
+
+/// What an unsafe request may invalidate, kept until its response arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalidation {
+    /// The client's `:authority`, for deciding whether a Location is same-origin.
+    pub authority: String,
+    /// (map, key) of the request URL under the rule a GET of it would match.
+    pub targets: Vec<(String, String)>,
+}
+
+/// The stored entries a URL maps to: the (map, key) of the first rule a GET (or, failing
+/// that, a HEAD) of it matches.
+fn targets_for(config: &Config, authority: &str, path: &str) -> Option<(String, String)> {
+    for method in ["GET", "HEAD"] {
+        let head = RequestHead {
+            method,
+            path,
+            authority,
+        };
+        if let Some((_, rule)) = find_rule(&config.rules, &head) {
+            return cache_key(&rule.key, authority, path)
+                .ok()
+                .map(|k| (rule.map.clone(), k));
+        }
+    }
+    None
+}
+
+/// For an unsafe request: what its success would invalidate. `None` for safe methods. The
+/// request itself is never changed.
+pub fn plan_invalidation(config: &Config, request: &[(String, Vec<u8>)]) -> Option<Invalidation> {
+    let method = pseudo(request, ":method").ok()?;
+    if !is_unsafe(method) {
+        return None;
+    }
+    let path = pseudo(request, ":path").ok()?;
+    let authority = pseudo(request, ":authority").unwrap_or("").to_string();
+    let targets = targets_for(config, &authority, path).into_iter().collect();
+    Some(Invalidation { authority, targets })
+}
+
+/// The path of a same-origin URI reference: `/p?q` as is, `http(s)://AUTHORITY/p?q` when the
+/// authority is the request's (case-insensitive). Relative references without a leading `/`
+/// and other origins give `None` (§4.4: other origins must not be invalidated).
+pub fn same_origin_path<'a>(reference: &'a str, authority: &str) -> Option<&'a str> {
+    let reference = reference.trim();
+    if reference.starts_with('/') && !reference.starts_with("//") {
+        return Some(reference);
+    }
+    let rest = reference
+        .strip_prefix("http://")
+        .or_else(|| reference.strip_prefix("https://"))?;
+    let (auth, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    (!authority.is_empty() && auth.eq_ignore_ascii_case(authority)).then_some(path)
+}
+
+/// The invalidation callout for an unsafe request's response, or `None` when nothing is to be
+/// invalidated (an error status, no matching rule). `response` is the response header list.
+pub fn invalidation_callout(
+    config: &Config,
+    inv: &Invalidation,
+    response: &[(String, Vec<u8>)],
+) -> Option<Vec<(String, String)>> {
+    let status = pseudo(response, ":status").ok().and_then(parse_status)?;
+    // "Non-error status code": 2xx and 3xx.
+    if !(200..400).contains(&status) {
+        return None;
+    }
+    let mut targets = inv.targets.clone();
+    for name in ["location", "content-location"] {
+        let Some(value) = response
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        else {
+            continue;
+        };
+        if let Some(path) = same_origin_path(value, &inv.authority) {
+            if let Some(t) = targets_for(config, &inv.authority, path) {
+                if !targets.contains(&t) {
+                    targets.push(t);
+                }
+            }
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    let mut headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (":path".to_string(), INVALIDATE_PATH.to_string()),
+        (":authority".to_string(), config.companion.authority.clone()),
+    ];
+    for (map, key) in targets.into_iter().take(MAX_INVALIDATE_TARGETS) {
+        headers.push((
+            INVALIDATE_HEADER.to_string(),
+            format!("{} {}", encode_key(&map), encode_key(&key)),
+        ));
+    }
+    Some(headers)
 }
 
 /// How the companion's answer was produced, for hits and misses.
@@ -422,7 +557,8 @@ mod tests {
             get(&plan.headers, "x-hzcache-map").as_deref(),
             Some("hzcache")
         );
-        assert_eq!(get(&plan.headers, "x-hzcache-ttl").as_deref(), Some("60"));
+        // No ttl_seconds in the rule: no default lifetime (heuristics off).
+        assert_eq!(get(&plan.headers, "x-hzcache-ttl").as_deref(), Some("0"));
     }
 
     #[test]
@@ -664,5 +800,122 @@ mod tests {
             classify(&headers, vec![]),
             Reply::Resume(ResumeReason::BadHeader("content-disposition".into()))
         );
+    }
+
+    #[test]
+    fn only_safe_methods_are_safe() {
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE"] {
+            assert!(!is_unsafe(m), "{m}");
+        }
+        for m in ["POST", "PUT", "DELETE", "PATCH", "PURGE", "get", ""] {
+            assert!(is_unsafe(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn an_unsafe_request_plans_to_invalidate_its_url_under_the_get_rule() {
+        let c = inv_config();
+        let req = req(&[
+            (":method", "POST"),
+            (":path", "/page?b=2&a=1"),
+            (":authority", "Shop.example"),
+        ]);
+        let inv = plan_invalidation(&c, &req).unwrap();
+        assert_eq!(
+            inv.targets,
+            vec![(
+                "hzcache".to_string(),
+                "shop.example/page?a=1&b=2".to_string()
+            )]
+        );
+        let get = req_get();
+        assert_eq!(plan_invalidation(&c, &get), None);
+    }
+
+    fn inv_config() -> Config {
+        parse(br#"{ "rules": [ { "name": "all", "match": { "path_prefix": "/" }, "ttl_seconds": 60 } ] }"#).unwrap()
+    }
+
+    fn req_get() -> Headers {
+        req(&[(":method", "GET"), (":path", "/page"), (":authority", "h")])
+    }
+
+    #[test]
+    fn a_successful_response_invalidates_the_url_and_same_origin_locations() {
+        let c = inv_config();
+        let inv = plan_invalidation(
+            &c,
+            &req(&[(":method", "PUT"), (":path", "/a"), (":authority", "h")]),
+        )
+        .unwrap();
+        let resp = req(&[
+            (":status", "201"),
+            ("location", "/b?x=1"),
+            ("content-location", "http://H/c"),
+        ]);
+        let call = invalidation_callout(&c, &inv, &resp).unwrap();
+        assert_eq!(get(&call, ":method").as_deref(), Some("POST"));
+        assert_eq!(get(&call, ":path").as_deref(), Some(INVALIDATE_PATH));
+        let lines: Vec<&str> = call
+            .iter()
+            .filter(|(n, _)| n == INVALIDATE_HEADER)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(lines, ["hzcache h/a", "hzcache h/b?x=1", "hzcache h/c"]);
+        // Other origins and error statuses invalidate nothing more / nothing.
+        let resp = req(&[
+            (":status", "200"),
+            ("location", "http://evil/x"),
+            ("content-location", "//evil/y"),
+        ]);
+        assert_eq!(invalidation_callout(&c, &inv, &resp).unwrap().len(), 4);
+        for s in ["404", "500", "101", "x"] {
+            assert_eq!(
+                invalidation_callout(&c, &inv, &req(&[(":status", s)])),
+                None,
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_origin_is_path_absolute_or_the_same_authority() {
+        assert_eq!(same_origin_path("/x", "h"), Some("/x"));
+        assert_eq!(same_origin_path("https://h:8/x", "h:8"), Some("/x"));
+        assert_eq!(same_origin_path("http://h", "h"), Some("/"));
+        assert_eq!(same_origin_path("http://h:9/x", "h:8"), None);
+        assert_eq!(same_origin_path("//h/x", "h"), None);
+        assert_eq!(same_origin_path("x", "h"), None);
+        assert_eq!(same_origin_path("ftp://h/x", "h"), None);
+        assert_eq!(same_origin_path("http://h/x", ""), None);
+    }
+
+    #[test]
+    fn rule_stale_and_override_settings_travel_only_when_set() {
+        let c = parse(
+            br#"{ "rules": [ { "match": { "path_prefix": "/" }, "ttl_override_seconds": 7,
+                 "stale_while_revalidate_seconds": 5, "stale_if_error_seconds": 9 } ] }"#,
+        )
+        .unwrap();
+        let plan = plan(&c, &req_get(), true).unwrap();
+        assert_eq!(get(&plan.headers, "x-hzcache-ttl").as_deref(), Some("0"));
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-ttl-override").as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-stale-while-revalidate").as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-stale-if-error").as_deref(),
+            Some("9")
+        );
+        let plain = plan_for_default();
+        assert_eq!(get(&plain, "x-hzcache-stale-if-error"), None);
+    }
+
+    fn plan_for_default() -> Vec<(String, String)> {
+        plan(&inv_config(), &req_get(), true).unwrap().headers
     }
 }

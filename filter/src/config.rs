@@ -33,7 +33,6 @@ const DEFAULT_BREAKER_FAILURES: u32 = 5;
 const DEFAULT_COOLDOWN_MS: u64 = 10_000;
 const DEFAULT_MAP: &str = "hzcache";
 const DEFAULT_ORIGIN: &str = "default";
-const DEFAULT_TTL_SECONDS: u32 = 60;
 const DEFAULT_PATH_PREFIX: &str = "/";
 const CONTENT_TYPE_STRING: &str = "text/plain; charset=utf-8";
 const CONTENT_TYPE_BYTES: &str = "application/octet-stream";
@@ -106,7 +105,14 @@ pub struct Rule {
     pub mode: Mode,
     pub value_type: ValueType,
     pub content_type: String,
+    /// Default lifetime for responses without explicit freshness; 0 = none (heuristic
+    /// freshness off, the default).
     pub ttl_seconds: u32,
+    /// Replaces the origin's lifetime (except `Hzcache-Cache-Control`'s).
+    pub ttl_override_seconds: Option<u32>,
+    /// Stale windows when the response gives none and does not forbid stale.
+    pub stale_while_revalidate_seconds: u32,
+    pub stale_if_error_seconds: u32,
     pub origin: String,
 }
 
@@ -217,6 +223,9 @@ struct RawRule {
     value_type: Option<ValueType>,
     content_type: Option<String>,
     ttl_seconds: Option<u64>,
+    ttl_override_seconds: Option<u64>,
+    stale_while_revalidate_seconds: Option<u64>,
+    stale_if_error_seconds: Option<u64>,
     origin: Option<String>,
 }
 
@@ -434,11 +443,33 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
     });
     check_header_value(&join(path, "content_type"), &content_type)?;
 
-    let ttl = in_range(
-        &join(path, "ttl_seconds"),
-        raw.ttl_seconds,
-        DEFAULT_TTL_SECONDS.into(),
-        1,
+    // Absent: no default lifetime, so only responses with explicit freshness are stored.
+    let ttl = match raw.ttl_seconds {
+        None => 0,
+        v => in_range(&join(path, "ttl_seconds"), v, 0, 1, MAX_TTL_SECONDS.into())?,
+    };
+    let ttl_override = match raw.ttl_override_seconds {
+        None => None,
+        v => Some(in_range(
+            &join(path, "ttl_override_seconds"),
+            v,
+            0,
+            1,
+            MAX_TTL_SECONDS.into(),
+        )?),
+    };
+    let swr = in_range(
+        &join(path, "stale_while_revalidate_seconds"),
+        raw.stale_while_revalidate_seconds,
+        0,
+        0,
+        MAX_TTL_SECONDS.into(),
+    )?;
+    let sie = in_range(
+        &join(path, "stale_if_error_seconds"),
+        raw.stale_if_error_seconds,
+        0,
+        0,
         MAX_TTL_SECONDS.into(),
     )?;
 
@@ -453,7 +484,11 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
         mode,
         value_type,
         content_type,
+        // in_range bounded each by MAX_TTL_SECONDS, which fits in u32.
         ttl_seconds: u32::try_from(ttl).unwrap_or(MAX_TTL_SECONDS),
+        ttl_override_seconds: ttl_override.map(|t| u32::try_from(t).unwrap_or(MAX_TTL_SECONDS)),
+        stale_while_revalidate_seconds: u32::try_from(swr).unwrap_or(MAX_TTL_SECONDS),
+        stale_if_error_seconds: u32::try_from(sie).unwrap_or(MAX_TTL_SECONDS),
         origin,
     })
 }
@@ -704,7 +739,10 @@ mod tests {
         assert_eq!(r.mode, Mode::Envelope);
         assert_eq!(r.value_type, ValueType::String);
         assert_eq!(r.content_type, "text/plain; charset=utf-8");
-        assert_eq!(r.ttl_seconds, 60);
+        assert_eq!(r.ttl_seconds, 0, "no default lifetime unless configured");
+        assert_eq!(r.ttl_override_seconds, None);
+        assert_eq!(r.stale_while_revalidate_seconds, 0);
+        assert_eq!(r.stale_if_error_seconds, 0);
         assert_eq!(r.origin, "default");
     }
 
@@ -888,6 +926,18 @@ mod tests {
             (
                 json!({ "rules": [{ "ttl_seconds": 31_536_001 }] }),
                 "rules[0].ttl_seconds",
+            ),
+            (
+                json!({ "rules": [{ "ttl_override_seconds": 0 }] }),
+                "rules[0].ttl_override_seconds",
+            ),
+            (
+                json!({ "rules": [{ "stale_if_error_seconds": 31_536_001 }] }),
+                "rules[0].stale_if_error_seconds",
+            ),
+            (
+                json!({ "rules": [{ "stale_while_revalidate_seconds": -1 }] }),
+                "rules[0].stale_while_revalidate_seconds",
             ),
             (json!({ "rules": [{ "map": "" }] }), "rules[0].map"),
             (

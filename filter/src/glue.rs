@@ -142,6 +142,8 @@ impl RootContext for Root {
                 .clone()
                 .unwrap_or_else(|| Rc::new(Metrics::none())),
             pending: None,
+            invalidation: None,
+            invalidation_token: None,
         }))
     }
 
@@ -162,6 +164,10 @@ struct Http {
     breaker: Rc<RefCell<Breaker>>,
     metrics: Rc<Metrics>,
     pending: Option<Pending>,
+    /// An unsafe request's invalidation plan, until its response headers arrive.
+    invalidation: Option<callout::Invalidation>,
+    /// The invalidation callout the response waits for.
+    invalidation_token: Option<u32>,
 }
 
 impl Http {
@@ -227,6 +233,14 @@ impl Context for Http {
         body_size: usize,
         _num_trailers: usize,
     ) {
+        if self.invalidation_token == Some(token_id) {
+            // The reply does not matter: the response goes on whatever the companion said.
+            self.invalidation_token = None;
+            if let Err(status) = hostcalls::resume_http_response() {
+                warn!("[ctx {}] cannot resume the response: {status:?}", self.id);
+            }
+            return;
+        }
         let Some(pending) = self.pending.take_if(|p| p.token == token_id) else {
             debug!(
                 "[ctx {}] ignoring reply to foreign callout {token_id}",
@@ -310,6 +324,9 @@ impl HttpContext for Http {
             Ok(headers) => headers,
             Err(status) => return self.bypass(&format_args!("cannot read headers: {status:?}")),
         };
+        // Unsafe methods pass through untouched (body, query and all); their success is
+        // remembered so the stored entries they change can be invalidated.
+        self.invalidation = callout::plan_invalidation(&config, &request);
         let plan = match callout::plan(&config, &request, end_of_stream) {
             Ok(plan) => plan,
             Err(why) => return self.bypass(&why),
@@ -352,6 +369,46 @@ impl HttpContext for Http {
                 );
                 self.breaker_failure();
                 self.metrics.inc(Counter::FailOpen);
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let (Some(inv), Some(config)) = (self.invalidation.take(), self.config.clone()) else {
+            return Action::Continue;
+        };
+        let response = match hostcalls::get_map_bytes(MapType::HttpResponseHeaders) {
+            Ok(h) => h,
+            Err(status) => {
+                debug!("[ctx {}] cannot read response headers: {status:?}", self.id);
+                return Action::Continue;
+            }
+        };
+        let Some(headers) = callout::invalidation_callout(&config, &inv, &response) else {
+            return Action::Continue;
+        };
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let timeout = Duration::from_millis(u64::from(config.companion.timeout_ms));
+        match hostcalls::dispatch_http_call(
+            &config.companion.cluster,
+            headers,
+            None,
+            vec![],
+            timeout,
+        ) {
+            Ok(token) => {
+                // The response waits for the invalidation (at most the callout timeout), so a
+                // client that reads it and then GETs the URL never sees the old entry.
+                self.metrics.inc(Counter::Invalidate);
+                self.invalidation_token = Some(token);
+                Action::Pause
+            }
+            Err(status) => {
+                warn!("[ctx {}] invalidation callout refused: {status:?}", self.id);
                 Action::Continue
             }
         }

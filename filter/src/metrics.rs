@@ -1,5 +1,6 @@
 //! The filter's counters and their names. Each request increments exactly one of `hit`, `miss`,
-//! `pass`, `bypass` and `fail_open`; `breaker_open` counts breaker trips. Envoy exposes them as
+//! `pass`, `bypass` and `fail_open`; `breaker_open` counts breaker trips and `invalidate` the
+//! invalidation callouts after unsafe requests. Envoy exposes them as
 //! `wasmcustom.hzcache.*`. Defining and incrementing them is the glue's job.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,16 +17,19 @@ pub enum Counter {
     FailOpen,
     /// The circuit breaker opened (once per trip, not per request).
     BreakerOpen,
+    /// An invalidation callout after a successful unsafe request (in addition to `bypass`).
+    Invalidate,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 6] = [
+    pub const ALL: [Counter; 7] = [
         Counter::Hit,
         Counter::Miss,
         Counter::Pass,
         Counter::Bypass,
         Counter::FailOpen,
         Counter::BreakerOpen,
+        Counter::Invalidate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +40,7 @@ impl Counter {
             Counter::Bypass => "hzcache.bypass",
             Counter::FailOpen => "hzcache.fail_open",
             Counter::BreakerOpen => "hzcache.breaker_open",
+            Counter::Invalidate => "hzcache.invalidate",
         }
     }
 

@@ -81,6 +81,9 @@ mod tests {
             value_type: ValueType::String,
             content_type: "text/plain".into(),
             ttl_seconds: 60,
+            ttl_override_seconds: None,
+            stale_while_revalidate_seconds: 0,
+            stale_if_error_seconds: 0,
             origin: "default".into(),
         }
     }

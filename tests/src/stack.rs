@@ -1,0 +1,265 @@
+//! Harness additions for the HTTP-caching end-to-end tests: a fleet of N Envoy + companion
+//! pairs sharing the one Hazelcast member (each Envoy calls its own companion), companion
+//! flags per test, and a client for requests with a body and for the companion's own
+//! endpoints (`/metrics`, `/admin/purge`).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::client::{runtime, Reply};
+use crate::{shared_member, Companion, Envoy, Origin};
+
+/// One Envoy with the filter and the companion it calls out to.
+pub struct Node {
+    pub envoy: Envoy,
+    pub companion: Companion,
+}
+
+impl Node {
+    pub fn url(&self, path: &str) -> String {
+        self.envoy.url(path)
+    }
+
+    pub fn companion_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.companion.port)
+    }
+
+    /// The companion's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        send("GET", &self.companion_url("/metrics"), &[], b"")
+            .map(|r| r.text())
+            .unwrap_or_default()
+    }
+}
+
+/// `n` nodes on the shared member, all fetching misses from `origin`.
+pub struct Fleet {
+    pub nodes: Vec<Node>,
+    pub origin: Origin,
+}
+
+impl Fleet {
+    /// Starts `n` nodes with `filter_config` (JSON) and `companion_args` for every companion.
+    pub fn start(
+        origin: Origin,
+        n: usize,
+        filter_config: &str,
+        companion_args: &[&str],
+    ) -> Result<Fleet> {
+        let member = shared_member();
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let companion = Companion::start(
+                &member.cluster_name,
+                &[member.address()],
+                &[origin.origin_arg()],
+                companion_args,
+            )?;
+            companion.wait_ready(Duration::from_secs(30))?;
+            let envoy = Envoy::start(filter_config, origin.port, companion.port)?;
+            nodes.push(Node { envoy, companion });
+        }
+        Ok(Fleet { nodes, origin })
+    }
+
+    /// One node with the demo's filter configuration.
+    pub fn single(origin: Origin, companion_args: &[&str]) -> Result<Fleet> {
+        Fleet::start(origin, 1, &crate::demo_filter_config()?, companion_args)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.nodes[0].url(path)
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.nodes[0]
+    }
+}
+
+/// Any method, with headers and a body; a 10 s limit.
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply> {
+    let mut builder = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let req = builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .context("building request")?;
+    runtime().block_on(async {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let exchange = async {
+            let resp = client
+                .request(req)
+                .await
+                .with_context(|| format!("{method} {url}"))?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.context("reading body")?.to_bytes();
+            Ok::<_, anyhow::Error>(Reply {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .with_context(|| format!("{method} {url}: no answer within 10 s"))?
+    })
+}
+
+/// The value of one counter line of a Prometheus text (`name{labels} value`), 0 if absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Decodes `%XX` (and `+` as space) in a query value; bad escapes are kept.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if b.len() >= i + 3 => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An origin whose answer each request describes in its query, so the tests of one file can
+/// share one fleet and still ask for different responses:
+/// `status=N`, `h=Name:Value` (repeatable, percent-encoded), `size=N` (a body of N bytes),
+/// `delay=MS`, `cond=1` (answer 304 when If-None-Match matches the `etag` given by `h`),
+/// `fail=NAME` (answer 503 while `failing(NAME)` is set). The default body is
+/// `"<path> #<n>"`, `n` counting every answer of this origin, so a refetch shows.
+pub fn programmable_origin() -> Result<Origin> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    Origin::start(|seen| {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed) + 1;
+        let (path, query) = seen
+            .path_and_query
+            .split_once('?')
+            .unwrap_or((seen.path_and_query, ""));
+        let mut reply = crate::OriginReply::ok(format!("{path} #{n}"));
+        let mut etag = None;
+        let mut cond = false;
+        let mut down = false;
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = unescape(v);
+            match k {
+                "status" => reply.status = v.parse().unwrap_or(200),
+                "h" => {
+                    if let Some((name, value)) = v.split_once(':') {
+                        if name.eq_ignore_ascii_case("etag") {
+                            etag = Some(value.to_string());
+                        }
+                        reply = reply.header(name, value);
+                    }
+                }
+                "size" => {
+                    let size: usize = v.parse().unwrap_or(0);
+                    reply.body = Bytes::from(
+                        (0..size)
+                            .map(|i| b"0123456789abcdef"[i % 16])
+                            .collect::<Vec<u8>>(),
+                    );
+                }
+                "delay" => reply.delay = Duration::from_millis(v.parse().unwrap_or(0)),
+                "cond" => cond = true,
+                "fail" if failing(&v) => down = true,
+                _ => {}
+            }
+        }
+        if down {
+            // A plain outage answer: none of the headers the query asked for.
+            return crate::OriginReply::ok("origin down").status(503);
+        }
+        let inm = seen
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok());
+        if let (true, Some(e), Some(inm)) = (cond, etag, inm) {
+            if inm.split(',').any(|t| t.trim() == e) {
+                reply.status = 304;
+                reply.body = Bytes::new();
+            }
+        }
+        reply
+    })
+}
+
+static FAILING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether the programmable origin fails requests carrying `fail=NAME`.
+pub fn failing(name: &str) -> bool {
+    FAILING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|n| n == name)
+}
+
+pub fn set_failing(name: &str, on: bool) {
+    let mut f = FAILING.lock().unwrap_or_else(|p| p.into_inner());
+    f.retain(|n| n != name);
+    if on {
+        f.push(name.to_string());
+    }
+}
+
+/// Percent-encodes a query value for the programmable origin.
+pub fn q(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Runs `start` on a thread that never ends and returns its result. Envoy asks Linux for a
+/// SIGTERM when the thread that started it exits (a parent-death signal, which is per thread),
+/// so a fleet kept in a `static` for several tests must not be started on a test's own thread:
+/// the first test to finish would take Envoy down with it.
+pub fn start_on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(start());
+        loop {
+            std::thread::park();
+        }
+    });
+    match rx.recv() {
+        Ok(v) => v,
+        Err(e) => panic!("the starting thread died: {e}"),
+    }
+}

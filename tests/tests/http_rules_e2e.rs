@@ -1,0 +1,284 @@
+//! RFC 9111 storage rules end to end (client → Envoy → filter → companion → Hazelcast →
+//! origin): what is stored and shared and what never is, Age, Vary, HEAD from a GET entry,
+//! the targeted fields, oversized bodies, and bad input. One fleet is shared by every test of
+//! this file; each test uses its own paths, so the answers the origin gives differ by query.
+
+use std::sync::OnceLock;
+
+use hzcache_e2e::stack::{programmable_origin, q, send, start_on_lasting_thread, Fleet};
+use hzcache_e2e::{get, get_with, unique, Reply};
+
+/// Entries over 64 KiB are passed through (the companion's --max-entry-bytes).
+const MAX_ENTRY: usize = 65_536;
+
+fn fleet() -> &'static Fleet {
+    static FLEET: OnceLock<Fleet> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        start_on_lasting_thread(|| {
+            Fleet::single(
+                programmable_origin().expect("origin"),
+                &["--max-entry-bytes", &MAX_ENTRY.to_string()],
+            )
+            .expect("fleet")
+        })
+    })
+}
+
+/// A unique path asking the origin for `headers` (and more query, e.g. `status=503`).
+fn path(name: &str, headers: &[&str], more: &str) -> String {
+    let mut p = format!("/{name}/{}?", unique("r"));
+    for h in headers {
+        p.push_str(&format!("h={}&", q(h)));
+    }
+    p.push_str(more);
+    p
+}
+
+fn twice(path: &str) -> (Reply, Reply) {
+    let f = fleet();
+    (get(&f.url(path)).unwrap(), get(&f.url(path)).unwrap())
+}
+
+#[test]
+fn a_hit_carries_age_and_never_reaches_the_origin() {
+    let f = fleet();
+    let p = path("fresh", &["cache-control:max-age=60", "age:5"], "");
+    let (a, b) = twice(&p);
+    assert_eq!(a.cache(), "MISS");
+    assert_eq!(
+        a.header("age"),
+        Some("5"),
+        "the origin's Age is relayed on a miss"
+    );
+    assert_eq!(b.cache(), "HIT");
+    assert_eq!(b.body, a.body);
+    let age: u64 = b.header("age").expect("age on every hit").parse().unwrap();
+    assert!((5..60).contains(&age), "age {age} counts the origin's Age");
+    assert_eq!(f.origin.count(&p), 1);
+}
+
+#[test]
+fn private_authorized_and_set_cookie_responses_are_never_served_to_another_client() {
+    let f = fleet();
+    for (name, headers) in [
+        ("private", vec!["cache-control:private, max-age=60"]),
+        ("nostore", vec!["cache-control:no-store, max-age=60"]),
+        (
+            "cookie",
+            vec!["cache-control:max-age=60", "set-cookie:session=alice"],
+        ),
+    ] {
+        let p = path(name, &headers, "");
+        let (a, b) = twice(&p);
+        assert_eq!((a.cache(), b.cache()), ("MISS", "MISS"), "{name}");
+        assert_ne!(
+            a.body, b.body,
+            "{name}: the second client got its own answer"
+        );
+        assert_eq!(f.origin.count(&p), 2, "{name}");
+    }
+    // A response to an authorised request is not shared unless it says so.
+    let p = path("auth", &["cache-control:max-age=60"], "");
+    let alice = get_with(&f.url(&p), &[("authorization", "Bearer alice")]).unwrap();
+    let bob = get(&f.url(&p)).unwrap();
+    assert_eq!(bob.cache(), "MISS");
+    assert_ne!(alice.body, bob.body, "bob must not get alice's page");
+    let p = path("authpublic", &["cache-control:public, max-age=60"], "");
+    get_with(&f.url(&p), &[("authorization", "Bearer alice")]).unwrap();
+    assert_eq!(
+        get(&f.url(&p)).unwrap().cache(),
+        "HIT",
+        "public allows sharing"
+    );
+}
+
+#[test]
+fn vary_star_is_never_served_and_variants_are_kept_apart() {
+    let f = fleet();
+    let p = path("varystar", &["cache-control:max-age=60", "vary:*"], "");
+    let (a, b) = twice(&p);
+    assert_eq!((a.cache(), b.cache()), ("MISS", "MISS"));
+    assert_eq!(f.origin.count(&p), 2);
+
+    let p = path(
+        "vary",
+        &["cache-control:max-age=60", "vary:Accept-Language"],
+        "",
+    );
+    let url = f.url(&p);
+    let de = get_with(&url, &[("accept-language", "de")]).unwrap();
+    let en = get_with(&url, &[("accept-language", "en")]).unwrap();
+    assert_eq!((de.cache(), en.cache()), ("MISS", "MISS"));
+    let de2 = get_with(&url, &[("accept-language", "de")]).unwrap();
+    let en2 = get_with(&url, &[("accept-language", "en")]).unwrap();
+    assert_eq!((de2.cache(), en2.cache()), ("HIT", "HIT"));
+    assert_eq!(de2.body, de.body);
+    assert_eq!(en2.body, en.body);
+    assert_ne!(de.body, en.body);
+    let none = get(&url).unwrap();
+    assert_eq!(
+        none.cache(),
+        "MISS",
+        "no Accept-Language is its own variant"
+    );
+    assert_eq!(f.origin.count(&p), 3);
+}
+
+#[test]
+fn origin_errors_are_not_cached_unless_they_say_so() {
+    let f = fleet();
+    for status in ["500", "503", "502"] {
+        let p = path("err", &[], &format!("status={status}"));
+        let (a, b) = twice(&p);
+        assert_eq!(a.status.to_string(), status);
+        assert_eq!(b.cache(), "MISS");
+        assert_eq!(f.origin.count(&p), 2, "{status}");
+    }
+    // Explicit freshness makes any final status cacheable (RFC 9111 §3).
+    let p = path("err", &["cache-control:max-age=60"], "status=404");
+    let (_, b) = twice(&p);
+    assert_eq!((b.status, b.cache()), (404, "HIT"));
+}
+
+#[test]
+fn targeted_fields_give_the_shared_cache_its_own_lifetime() {
+    // Browsers get no-store; hzcache keeps it for 60 s.
+    let p = path(
+        "hzcc",
+        &["cache-control:no-store", "hzcache-cache-control:max-age=60"],
+        "",
+    );
+    let (_, b) = twice(&p);
+    assert_eq!(b.cache(), "HIT");
+    assert_eq!(b.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        b.header("hzcache-cache-control"),
+        None,
+        "hzcache's own field stays inside"
+    );
+    let p = path(
+        "cdncc",
+        &["cache-control:max-age=60", "cdn-cache-control:no-store"],
+        "",
+    );
+    let (_, b) = twice(&p);
+    assert_eq!(
+        b.cache(),
+        "MISS",
+        "CDN-Cache-Control wins over Cache-Control"
+    );
+}
+
+#[test]
+fn head_is_served_from_the_get_entry_without_a_body() {
+    let f = fleet();
+    let p = path("head", &["cache-control:max-age=60"], "size=1000");
+    let g = get(&f.url(&p)).unwrap();
+    assert_eq!((g.cache(), g.body.len()), ("MISS", 1000));
+    let h = send("HEAD", &f.url(&p), &[], b"").unwrap();
+    assert_eq!(h.status, 200);
+    assert_eq!(h.cache(), "HIT");
+    assert!(h.body.is_empty());
+    assert_eq!(
+        h.header("content-length"),
+        Some("1000"),
+        "Envoy's local reply keeps the GET entry's length for HEAD"
+    );
+    assert_eq!(f.origin.count(&p), 1);
+}
+
+#[test]
+fn an_oversized_body_passes_through_whole_and_is_not_stored() {
+    let f = fleet();
+    let size = MAX_ENTRY * 3 + 7;
+    let p = path(
+        "big",
+        &["cache-control:max-age=60"],
+        &format!("size={size}"),
+    );
+    for _ in 0..2 {
+        let r = get(&f.url(&p)).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.cache(), "", "passed upstream");
+        assert_eq!(r.body.len(), size);
+        assert!(r
+            .body
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == b"0123456789abcdef"[i % 16]));
+    }
+}
+
+#[test]
+fn malformed_lifetimes_are_not_stored() {
+    for h in [
+        "cache-control:max-age=abc",
+        "cache-control:max-age=1, max-age=60",
+        "expires:0",
+        "expires:yesterday",
+    ] {
+        let p = path("malformed", &[h], "");
+        let (_, b) = twice(&p);
+        assert_eq!(b.cache(), "MISS", "{h}");
+    }
+    // Directive names are case-insensitive.
+    let p = path("case", &["cache-control:Max-Age=60"], "");
+    assert_eq!(twice(&p).1.cache(), "HIT");
+}
+
+#[test]
+fn bad_input_gets_sane_answers_and_no_panic() {
+    let f = fleet();
+    let url = |p: &str| f.url(p);
+    // Huge and duplicated request headers.
+    let big = "x".repeat(30_000);
+    let p = path("badin", &["cache-control:max-age=60"], "");
+    let r = get_with(
+        &url(&p),
+        &[("x-big", &big), ("accept", "a"), ("accept", "b")],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    // A non-UTF-8 request header value: the filter cannot forward it, so upstream answers.
+    let p = path("badin", &["cache-control:max-age=60"], "");
+    let req = hyper::Request::get(url(&p))
+        .header(
+            "x-bin",
+            hyper::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let status = hzcache_e2e::client::runtime().block_on(async {
+        let c = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+        c.request(req).await.map(|r| r.status().as_u16())
+    });
+    assert_eq!(status.unwrap(), 200);
+    // Very long and odd keys.
+    let long = format!("/long/{}?{}", unique("l"), "k=v&".repeat(2000));
+    assert_eq!(get(&url(&long)).unwrap().status, 200);
+    let odd = format!(
+        "/odd/{}/%00%ff%C3%A9;x=1?%zz=1&h={}",
+        unique("o"),
+        q("cache-control:max-age=60")
+    );
+    let (a, b) = twice(&odd);
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_eq!(b.cache(), "HIT");
+    // Malformed Cache-Control from the client.
+    let p = path("badcc", &["cache-control:max-age=60"], "");
+    for cc in [
+        "max-age=abc",
+        "no-cache=\"unterminated",
+        ",,,",
+        "max-age=99999999999999999999",
+    ] {
+        assert_eq!(
+            get_with(&url(&p), &[("cache-control", cc)]).unwrap().status,
+            200,
+            "{cc}"
+        );
+    }
+    // The companion is alive and well.
+    assert!(f.node().metrics().contains("hzcache_requests_total"));
+}
