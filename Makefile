@@ -20,5 +20,10 @@ test: build
 demo: build-release
 	@scripts/demo.sh
 
+# Not part of `make test`: hzcache's Hazelcast client against the official Java and Python
+# clients on one local member (docs/benchmarks.md). BENCH_ARGS="--seconds 5" etc. to tune.
+bench: setup
+	$(CARGO) run --locked --release -p hzcache-bench -- $(BENCH_ARGS)
+
 clean:
 	$(CARGO) clean
