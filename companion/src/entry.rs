@@ -24,9 +24,10 @@
 //! upgrade keep serving until they expire.
 //!
 //! Variant index layout (`HZCV`, version 1): u64 generation id, u16 name count, then per name
-//! u16 length and name (sorted, lower-case). Variants live under [`variant_key`].
+//! u16 length and name (sorted, lower-case). Variants live under `vary::variant_key`.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::freshness::Freshness;
 
@@ -63,19 +64,26 @@ pub struct VaryIndex {
     pub names: Vec<String>,
 }
 
-/// The Hazelcast key of one variant: the primary key, NUL, `v:`, the index generation and a
-/// hash of the selected request values. The entry itself carries the values, so a hash
-/// collision is a miss, never a wrong variant.
-pub fn variant_key(key: &str, id: u64, selected: &[(String, Bytes)]) -> String {
-    // FNV-1a 64: stable across processes and versions (std's hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (n, v) in selected {
-        for b in n.bytes().chain([0u8]).chain(v.iter().copied()).chain([0u8]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// Stored header pairs as a header map; a pair that is not a valid header (a foreign or
+/// damaged record) is left out rather than served.
+pub fn header_map(pairs: &[(String, Bytes)]) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_maybe_shared(value.clone()),
+        ) {
+            h.append(n, v);
         }
     }
-    format!("{key}\0v:{id:016x}:{h:016x}")
+    h
+}
+
+/// A header map as the pairs an entry stores.
+pub fn header_pairs(h: &HeaderMap) -> Vec<(String, Bytes)> {
+    h.iter()
+        .map(|(n, v)| (n.as_str().to_string(), Bytes::copy_from_slice(v.as_bytes())))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -478,16 +486,6 @@ mod tests {
         for cut in 4..b.len() {
             assert!(VaryIndex::decode(&b.slice(0..cut)).is_err(), "cut at {cut}");
         }
-    }
-
-    #[test]
-    fn variant_keys_depend_on_generation_and_values() {
-        let a = vec![("accept".to_string(), Bytes::from_static(b"text/html"))];
-        let b = vec![("accept".to_string(), Bytes::from_static(b"text/plain"))];
-        assert_eq!(variant_key("k", 1, &a), variant_key("k", 1, &a));
-        assert_ne!(variant_key("k", 1, &a), variant_key("k", 1, &b));
-        assert_ne!(variant_key("k", 1, &a), variant_key("k", 2, &a));
-        assert!(variant_key("k", 1, &a).starts_with("k\0v:0000000000000001:"));
     }
 
     proptest! {

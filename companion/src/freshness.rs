@@ -273,20 +273,23 @@ impl CacheControl {
     }
 }
 
+/// A delta-seconds value (RFC 9111 §1.2.2): one or more digits, nothing else; `None` otherwise.
+/// Digits beyond what fits are still a valid, very large number: clamped to 2^31.
+fn delta_seconds(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(MAX_DELTA_SECONDS)
+            .min(MAX_DELTA_SECONDS),
+    )
+}
+
 fn set_seconds(slot: &mut Option<u64>, arg: Option<&[u8]>, invalid: &mut bool) {
-    let parsed = arg.and_then(|a| {
-        if a.is_empty() || !a.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        // Digits beyond what fits are still a valid, very large number: clamp.
-        Some(
-            std::str::from_utf8(a)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(MAX_DELTA_SECONDS)
-                .min(MAX_DELTA_SECONDS),
-        )
-    });
+    let parsed = arg.and_then(delta_seconds);
     match (parsed, *slot) {
         (None, _) => *invalid = true,
         (Some(v), Some(old)) if v != old => *invalid = true,
@@ -367,16 +370,7 @@ pub fn response_directives(h: &HeaderMap) -> (CacheControl, Source) {
 pub fn age_value(h: &HeaderMap) -> Option<u64> {
     let first = h.get("age")?.as_bytes();
     let member = trim(first.split(|&b| b == b',').next().unwrap_or(b""));
-    if member.is_empty() || !member.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(
-        std::str::from_utf8(member)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(MAX_DELTA_SECONDS)
-            .min(MAX_DELTA_SECONDS),
-    )
+    delta_seconds(member)
 }
 
 /// `Date` in Unix seconds, if there is exactly one valid value.

@@ -34,13 +34,18 @@ fn filtered(headers: &HeaderMap, drop: impl Fn(&HeaderName) -> bool) -> HeaderMa
     let listed = named_in_connection(headers);
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || listed.iter().any(|l| l == n) || drop(name) {
+        if never_crosses(name, &listed) || drop(name) {
             continue;
         }
         out.append(name.clone(), value.clone());
     }
     out
+}
+
+/// Hop-by-hop: in the fixed list or named in `Connection` (`listed`).
+fn never_crosses(name: &HeaderName, listed: &[String]) -> bool {
+    let n = name.as_str();
+    HOP_BY_HOP.contains(&n) || listed.iter().any(|l| l == n)
 }
 
 /// The client's headers as the companion forwards them to the origin.
@@ -123,18 +128,37 @@ pub fn strip_for_storage(origin: &HeaderMap) -> HeaderMap {
     })
 }
 
+/// Fields a client never gets from the cache: `content-length` (Envoy sets it for the local
+/// reply), `age` and `x-cache` (the cache's own to set), the cache-only fields and control
+/// headers.
+fn not_for_client(n: &HeaderName) -> bool {
+    let n = n.as_str();
+    n.starts_with("x-hzcache-")
+        || n == "content-length"
+        || n == "age"
+        || n == "x-cache"
+        || CACHE_ONLY.contains(&n)
+}
+
 /// The origin's response headers as stored with an entry and relayed to the client.
 /// `content-length` is left out (Envoy sets it for the local reply); `age` and `x-cache` are
 /// the cache's own to set.
 pub fn strip_for_client(origin: &HeaderMap) -> HeaderMap {
-    filtered(origin, |n| {
-        let n = n.as_str();
-        n.starts_with("x-hzcache-")
-            || n == "content-length"
-            || n == "age"
-            || n == "x-cache"
-            || CACHE_ONLY.contains(&n)
-    })
+    filtered(origin, not_for_client)
+}
+
+/// [`strip_for_client`] on a map the caller owns: the same fields go, without copying the
+/// ones that stay (the hit path builds one map per answer, not two).
+pub fn strip_for_client_in_place(headers: &mut HeaderMap) {
+    let listed = named_in_connection(headers);
+    let unwanted: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| never_crosses(name, &listed) || not_for_client(name))
+        .cloned()
+        .collect();
+    for name in unwanted {
+        headers.remove(name);
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +195,23 @@ mod tests {
         let out = strip_for_client(&h);
         let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["content-type", "etag"]);
+    }
+
+    #[test]
+    fn stripping_in_place_drops_what_a_stripped_copy_drops() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("cache-tag", HeaderValue::from_static("t"));
+        h.insert("age", HeaderValue::from_static("3"));
+        h.insert("content-length", HeaderValue::from_static("5"));
+        h.append("etag", HeaderValue::from_static("\"a\""));
+        h.append("vary", HeaderValue::from_static("accept"));
+        h.append("vary", HeaderValue::from_static("accept-language"));
+        let copy = strip_for_client(&h);
+        strip_for_client_in_place(&mut h);
+        assert_eq!(h, copy);
+        assert_eq!(h.len(), 3);
     }
 
     #[test]

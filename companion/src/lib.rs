@@ -3,7 +3,13 @@
 //! - `config`: command-line and environment settings, validated once.
 //! - `server`: the HTTP server (`/v1/fetch`, `/v1/invalidate`, `/admin/purge`, `/metrics`,
 //!   `/healthz`, `/readyz`), bounded and draining.
-//! - `cache`: the cache flow: lookup, hit, stale, revalidation, coalesced miss → origin → store.
+//! - `cache`: the cache flow: lookup → hit / stale / revalidate / miss → store.
+//! - `fetch_request`: the filter's control headers → a `FetchRequest`; key decoding.
+//! - `answer`: what the companion answers, and how entries, values and origin responses
+//!   become answers (304s to conditional clients included).
+//! - `vary`: variant selection and normalisation, variant keys, the variant index.
+//! - `coalesce`: the local in-flight table and the Hazelcast in-flight marker protocol.
+//! - `store`: writing entries, variant indexes and tag records; invalidation and purge.
 //! - `freshness`: whether a response may be stored, and for how long (RFC 9111 for a shared cache).
 //! - `entry`: the versioned envelope stored for a response.
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
@@ -12,9 +18,12 @@
 //! - `origin`: the bounded origin fetch.
 //! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
 
+pub mod answer;
 pub mod cache;
+pub mod coalesce;
 pub mod config;
 pub mod entry;
+pub mod fetch_request;
 pub mod freshness;
 pub mod hazelcast;
 pub mod headers;
@@ -22,3 +31,5 @@ pub mod metrics;
 pub mod origin;
 pub mod purge;
 pub mod server;
+pub mod store;
+pub mod vary;

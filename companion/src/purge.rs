@@ -1,7 +1,7 @@
 //! The admin purge API and the unsafe-method invalidation callout, as pure parsing and checks:
 //! bearer-token authentication compared in constant time, and the targets a request names.
-//! The deletions themselves are `Cache::invalidate` (they act on Hazelcast, so every companion
-//! sees them at once).
+//! The deletions themselves are `Cache::invalidate` and `Cache::purge` in `store.rs` (they act
+//! on Hazelcast, so every companion sees them at once).
 //!
 //! - `POST /admin/purge?map=M&key=K` (values percent-encoded) with `Authorization: Bearer
 //!   TOKEN`: removes that key's entry (and, through the variant index, all its variants);
@@ -12,7 +12,7 @@
 
 use hyper::header::{HeaderMap, AUTHORIZATION};
 
-use crate::cache::{decode_key, percent_decode};
+use crate::fetch_request::{decode_key, percent_decode};
 
 /// Targets per invalidation callout: the request URL plus Location and Content-Location, each
 /// possibly under a few rules. More is not something the filter sends.
@@ -93,7 +93,7 @@ pub fn purge_target(query: Option<&str>) -> Result<PurgeTarget, AdminError> {
         .filter(|m| !m.is_empty() && m.len() <= 255)
         .ok_or_else(|| AdminError::BadRequest("map: 1 to 255 bytes required".into()))?;
     let bounded = |name: &str, v: &String| {
-        if v.is_empty() || v.len() > crate::cache::MAX_KEY_BYTES {
+        if v.is_empty() || v.len() > crate::fetch_request::MAX_KEY_BYTES {
             Err(AdminError::BadRequest(format!(
                 "{name}: 1 to 8192 bytes required"
             )))

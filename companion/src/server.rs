@@ -19,7 +19,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::cache::{Answer, Cache, FetchRequest};
+use crate::answer::Answer;
+use crate::cache::Cache;
+use crate::fetch_request::FetchRequest;
 use crate::metrics::{ErrorKind, Event, Outcome};
 use crate::purge::{self, AdminError};
 
@@ -80,8 +82,10 @@ async fn handle(
     cache: Arc<Cache>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let answer = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/v1/fetch") => match FetchRequest::from_headers(req.headers()) {
+    let (parts, _body) = req.into_parts();
+    let answer = match (&parts.method, parts.uri.path()) {
+        // The callout's headers become the request's client headers: moved, not copied.
+        (&Method::GET, "/v1/fetch") => match FetchRequest::from_header_map(parts.headers) {
             Ok(fetch) => cache.fetch(fetch).await,
             Err(why) => {
                 tracing::warn!(%why, "bad callout request");
@@ -90,7 +94,7 @@ async fn handle(
                 Answer::error(StatusCode::BAD_REQUEST, &why)
             }
         },
-        (&Method::POST, "/v1/invalidate") => match purge::invalidate_targets(req.headers()) {
+        (&Method::POST, "/v1/invalidate") => match purge::invalidate_targets(&parts.headers) {
             Ok(targets) => {
                 // In its own task: the deletions finish even if Envoy drops the callout.
                 let c = cache.clone();
@@ -107,8 +111,8 @@ async fn handle(
             }
         },
         (&Method::POST, "/admin/purge") => {
-            let checked = purge::authorize(req.headers(), cache.config.admin_token.as_deref())
-                .and_then(|()| purge::purge_target(req.uri().query()));
+            let checked = purge::authorize(&parts.headers, cache.config.admin_token.as_deref())
+                .and_then(|()| purge::purge_target(parts.uri.query()));
             match checked {
                 Ok(target) => match cache.purge(&target).await {
                     Ok(n) => {

@@ -1,0 +1,265 @@
+//! What the filter asks for in one `/v1/fetch` callout: its control headers
+//! (docs/callout-protocol.md) read and checked into a [`FetchRequest`], and the wire form of
+//! cache keys (percent-encoding). Pure: nothing here touches Hazelcast or the origin. Also used
+//! by the invalidation and purge parsers, which carry keys the same way.
+
+use hyper::header::{HeaderMap, HeaderValue};
+
+use crate::freshness::Policy;
+
+/// How the value is kept in the map (rule `mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Envelope,
+    Body,
+}
+
+/// How a `body`-mode value is stored (rule `value_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    Bytes,
+}
+
+/// One lookup as the filter asked for it.
+#[derive(Clone, Debug)]
+pub struct FetchRequest {
+    pub map: String,
+    pub key: String,
+    pub mode: Mode,
+    pub value_type: ValueType,
+    pub policy: Policy,
+    pub content_type: HeaderValue,
+    pub origin: String,
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    /// The client's own request headers (control headers removed by the origin client).
+    pub client_headers: HeaderMap,
+}
+
+/// Longest key accepted, after decoding. Hazelcast keys are Strings held in every member's
+/// heap; a key this long is a mistake or an attack, not a cache key.
+pub const MAX_KEY_BYTES: usize = 8 * 1024;
+/// Longest lifetime or stale window a rule may send: one year, as the filter enforces.
+const MAX_RULE_SECS: u32 = 31_536_000;
+
+fn seconds(h: &HeaderMap, name: &str, zero_ok: bool) -> Result<Option<u32>, String> {
+    let Some(v) = h.get(name) else {
+        return Ok(None);
+    };
+    let n = v
+        .to_str()
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|n| *n <= MAX_RULE_SECS && (zero_ok || *n > 0))
+        .ok_or_else(|| {
+            format!("{name}: must be a whole number of seconds up to {MAX_RULE_SECS}")
+        })?;
+    Ok(Some(n))
+}
+
+impl FetchRequest {
+    /// Reads the control headers; the error names the header at fault.
+    pub fn from_headers(h: &HeaderMap) -> Result<FetchRequest, String> {
+        FetchRequest::from_header_map(h.clone())
+    }
+
+    /// [`FetchRequest::from_headers`] taking the headers over: the server's path, which keeps
+    /// them as the client's headers without copying the map.
+    pub fn from_header_map(h: HeaderMap) -> Result<FetchRequest, String> {
+        let text = |name: &str| -> Result<String, String> {
+            let v = h.get(name).ok_or_else(|| format!("{name}: missing"))?;
+            v.to_str()
+                .map(str::to_string)
+                .map_err(|_| format!("{name}: not visible ASCII"))
+        };
+        let map = text("x-hzcache-map")?;
+        if map.is_empty() || map.len() > 255 {
+            return Err("x-hzcache-map: must be 1 to 255 bytes".into());
+        }
+        let key = decode_key(&text("x-hzcache-key")?).map_err(|e| format!("x-hzcache-key: {e}"))?;
+        let mode = match text("x-hzcache-mode")?.as_str() {
+            "envelope" => Mode::Envelope,
+            "body" => Mode::Body,
+            other => return Err(format!("x-hzcache-mode: unknown mode '{other}'")),
+        };
+        let value_type = match h.get("x-hzcache-value-type").map(|v| v.as_bytes()) {
+            None | Some(b"string") => ValueType::String,
+            Some(b"bytes") => ValueType::Bytes,
+            Some(_) => return Err("x-hzcache-value-type: must be string or bytes".into()),
+        };
+        if !h.contains_key("x-hzcache-ttl") {
+            return Err("x-hzcache-ttl: missing".into());
+        }
+        // 0: no default lifetime (heuristic freshness off).
+        let default_ttl = seconds(&h, "x-hzcache-ttl", true)?.filter(|t| *t > 0);
+        let policy = Policy {
+            default_ttl,
+            ttl_override: seconds(&h, "x-hzcache-ttl-override", false)?,
+            stale_while_revalidate: seconds(&h, "x-hzcache-stale-while-revalidate", true)?
+                .unwrap_or(0),
+            stale_if_error: seconds(&h, "x-hzcache-stale-if-error", true)?.unwrap_or(0),
+        };
+        let content_type = h
+            .get("x-hzcache-content-type")
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
+        let method = text("x-hzcache-request-method")?;
+        if method != "GET" && method != "HEAD" {
+            return Err(format!(
+                "x-hzcache-request-method: '{method}' is not cacheable"
+            ));
+        }
+        let path = text("x-hzcache-request-path")?;
+        if !path.starts_with('/') {
+            return Err("x-hzcache-request-path: must start with /".into());
+        }
+        let host = text("x-hzcache-request-host")?;
+        let origin = h
+            .get("x-hzcache-origin")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("default")
+            .to_string();
+        Ok(FetchRequest {
+            map,
+            key,
+            mode,
+            value_type,
+            policy,
+            content_type,
+            origin,
+            method,
+            path,
+            host,
+            client_headers: h,
+        })
+    }
+}
+
+/// A percent-encoded key from the wire: decoded, UTF-8, 1 to `MAX_KEY_BYTES` bytes.
+pub fn decode_key(s: &str) -> Result<String, String> {
+    let key = percent_decode(s).ok_or("bad percent-encoding or not UTF-8")?;
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(format!("must be 1 to {MAX_KEY_BYTES} bytes"));
+    }
+    Ok(key)
+}
+
+/// Decodes `%XX` escapes; `None` if an escape is malformed or the result is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Valid control headers for `example.com/a b?x=1`, with `pairs` set on top.
+    pub(crate) fn control(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-hzcache-map", "hzcache"),
+            ("x-hzcache-key", "example.com/a%20b?x=1"),
+            ("x-hzcache-mode", "envelope"),
+            ("x-hzcache-ttl", "60"),
+            ("x-hzcache-request-method", "GET"),
+            ("x-hzcache-request-path", "/a%20b?x=1"),
+            ("x-hzcache-request-host", "example.com"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// A parsed request in `mode` serving `text/plain` for body-mode hits.
+    pub(crate) fn request(mode: Mode, extra: &[(&'static str, &'static str)]) -> FetchRequest {
+        let mut r = FetchRequest::from_headers(&control(extra)).unwrap();
+        r.mode = mode;
+        r.content_type = HeaderValue::from_static("text/plain; charset=utf-8");
+        r
+    }
+
+    #[test]
+    fn control_headers_parse_and_the_key_is_percent_decoded() {
+        let r = FetchRequest::from_headers(&control(&[])).unwrap();
+        assert_eq!(r.key, "example.com/a b?x=1");
+        assert_eq!(r.mode, Mode::Envelope);
+        assert_eq!(r.origin, "default");
+        assert_eq!(r.policy.default_ttl, Some(60));
+        assert_eq!(r.policy.ttl_override, None);
+    }
+
+    #[test]
+    fn a_zero_ttl_turns_the_default_lifetime_off_and_rule_windows_parse() {
+        let r = FetchRequest::from_headers(&control(&[
+            ("x-hzcache-ttl", "0"),
+            ("x-hzcache-ttl-override", "9"),
+            ("x-hzcache-stale-while-revalidate", "5"),
+            ("x-hzcache-stale-if-error", "600"),
+        ]))
+        .unwrap();
+        assert_eq!(r.policy.default_ttl, None);
+        assert_eq!(r.policy.ttl_override, Some(9));
+        assert_eq!(r.policy.stale_while_revalidate, 5);
+        assert_eq!(r.policy.stale_if_error, 600);
+    }
+
+    #[test]
+    fn bad_control_headers_are_refused_naming_the_header() {
+        for (h, v) in [
+            ("x-hzcache-key", "%zz"),
+            ("x-hzcache-key", "%ff%fe"),
+            ("x-hzcache-key", ""),
+            ("x-hzcache-mode", "other"),
+            ("x-hzcache-ttl", "-5"),
+            ("x-hzcache-ttl", "1e3"),
+            ("x-hzcache-ttl", "99999999999"),
+            ("x-hzcache-ttl-override", "0"),
+            ("x-hzcache-stale-if-error", "x"),
+            ("x-hzcache-request-method", "POST"),
+            ("x-hzcache-request-path", "nope"),
+            ("x-hzcache-value-type", "float"),
+            ("x-hzcache-map", ""),
+        ] {
+            let e = FetchRequest::from_headers(&control(&[(h, v)])).unwrap_err();
+            assert!(e.starts_with(h), "{h}={v}: {e}");
+        }
+        let mut missing = control(&[]);
+        missing.remove("x-hzcache-map");
+        assert!(FetchRequest::from_headers(&missing)
+            .unwrap_err()
+            .contains("missing"));
+        let long = "a".repeat(MAX_KEY_BYTES + 1);
+        let mut h = control(&[]);
+        h.insert("x-hzcache-key", HeaderValue::from_str(&long).unwrap());
+        assert!(FetchRequest::from_headers(&h).is_err());
+    }
+
+    #[test]
+    fn percent_decoding_handles_utf8_and_rejects_truncated_escapes() {
+        assert_eq!(percent_decode("%C3%A9t%C3%A9").as_deref(), Some("été"));
+        assert_eq!(percent_decode("abc%2"), None);
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("plain"), Some("plain".into()));
+    }
+}

@@ -1,0 +1,185 @@
+//! The write side of the cache: what goes into Hazelcast for a response (the envelope, or the
+//! plain `body`-mode value; for a varying response the variant and its index; one purge-tag
+//! index record per tag) with which TTL, and what comes out again: deletions after unsafe
+//! requests (invalidation) and by the purge API. Whether a response may be stored at all is
+//! `freshness`; when to store is the flow's (`cache.rs`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::HeaderMap;
+
+use crate::cache::Cache;
+use crate::coalesce::Done;
+use crate::entry::{header_pairs, Entry, VaryIndex};
+use crate::fetch_request::{FetchRequest, Mode, ValueType};
+use crate::freshness::{self, has_validators, Freshness};
+use crate::hazelcast::{HazelcastError, Ttl, Value};
+use crate::headers::purge_tags;
+use crate::metrics::{ErrorKind, Event};
+use crate::purge::PurgeTarget;
+use crate::vary::{generation_to_join, select_vary, variant_key};
+
+/// The map holding a cache map's purge-tag index.
+pub fn tag_index_map(map: &str) -> String {
+    format!("{map}:tags")
+}
+
+impl Cache {
+    /// Writes an entry (and its variant index and tag index records) to Hazelcast. `index`:
+    /// the variant index found at lookup, whose generation a new variant joins.
+    pub(crate) async fn store(
+        &self,
+        req: &FetchRequest,
+        status: u16,
+        headers: &HeaderMap,
+        body: &Bytes,
+        f: Freshness,
+        index: Option<VaryIndex>,
+    ) -> Done {
+        let map = self.hazelcast.map(&req.map);
+        let names = freshness::vary_names(headers).unwrap_or_default();
+        let result = match req.mode {
+            Mode::Body => {
+                let secs = u64::from(f.lifetime_secs).saturating_sub(u64::from(f.initial_age_secs));
+                if !names.is_empty() || secs == 0 || status != 200 {
+                    // A plain value has no room for variants, validators or a status.
+                    self.metrics.event(Event::NotStored);
+                    return Done::NotStored;
+                }
+                let value = match req.value_type {
+                    ValueType::Bytes => Value::Bytes(body.clone()),
+                    ValueType::String => match std::str::from_utf8(body) {
+                        Ok(s) => Value::String(s.to_string()),
+                        Err(_) => {
+                            tracing::debug!("body is not UTF-8; not stored as a string");
+                            return Done::NotStored;
+                        }
+                    },
+                };
+                map.set(&req.key, &value, Ttl::After(Duration::from_secs(secs)))
+                    .await
+            }
+            Mode::Envelope => {
+                let keep = f.keep_secs(has_validators(headers));
+                let ttl = Ttl::After(Duration::from_secs(keep));
+                let entry = Entry {
+                    status,
+                    freshness: f,
+                    vary: select_vary(&req.client_headers, &names),
+                    tags: purge_tags(headers),
+                    headers: header_pairs(headers),
+                    body: body.clone(),
+                };
+                let bytes = match entry.encode() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "response cannot be stored");
+                        return Done::NotStored;
+                    }
+                };
+                self.index_tags(req, &entry.tags, ttl).await;
+                if names.is_empty() {
+                    map.set(&req.key, &Value::Bytes(bytes), ttl).await
+                } else {
+                    let id =
+                        generation_to_join(index.as_ref(), &names).unwrap_or_else(rand::random);
+                    let vk = variant_key(&req.key, id, &entry.vary);
+                    let index = VaryIndex { id, names };
+                    match index.encode() {
+                        Ok(ib) => match map.set(&vk, &Value::Bytes(bytes), ttl).await {
+                            Ok(()) => map.set(&req.key, &Value::Bytes(ib), ttl).await,
+                            Err(e) => Err(e),
+                        },
+                        Err(_) => return Done::NotStored,
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => Done::Stored,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not store the entry");
+                self.metrics.error(ErrorKind::Store);
+                Done::NotStored
+            }
+        }
+    }
+
+    /// Records `tag\0key` in the map's tag index (`MAP:tags`) for each purge tag, with the
+    /// entry's TTL, so a tag purge finds its keys without reading every entry. Best effort: a
+    /// lost index record means that entry outlives a tag purge until its TTL, so failures are
+    /// counted and logged.
+    async fn index_tags(&self, req: &FetchRequest, tags: &[String], ttl: Ttl) {
+        if tags.is_empty() {
+            return;
+        }
+        let index = self.hazelcast.map(&tag_index_map(&req.map));
+        let mut tasks = tokio::task::JoinSet::new();
+        for tag in tags {
+            let (index, record) = (index.clone(), format!("{tag}\0{}", req.key));
+            tasks.spawn(async move { index.set(&record, &Value::Int(1), ttl).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            if !matches!(done, Ok(Ok(()))) {
+                self.metrics.error(ErrorKind::Store);
+                tracing::warn!("could not index a purge tag");
+            }
+        }
+    }
+
+    /// Purges what `target` names; returns how many primary keys were deleted.
+    pub async fn purge(&self, target: &PurgeTarget) -> Result<usize, HazelcastError> {
+        let (map, keys) = match target {
+            PurgeTarget::Key { map, key } => (map, vec![key.clone()]),
+            PurgeTarget::Prefix { map, prefix } => {
+                let all = self.hazelcast.map(map).keys().await?;
+                (
+                    map,
+                    all.into_iter()
+                        .filter(|k| k.starts_with(prefix.as_str()))
+                        .collect(),
+                )
+            }
+            PurgeTarget::Tag { map, tag } => {
+                let index = self.hazelcast.map(&tag_index_map(map));
+                let start = format!("{tag}\0");
+                let records: Vec<String> = index
+                    .keys()
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.starts_with(&start))
+                    .collect();
+                let mut keys = Vec::with_capacity(records.len());
+                for r in records {
+                    keys.push(r[start.len()..].to_string());
+                    index.delete(&r).await?;
+                }
+                (map, keys)
+            }
+        };
+        let m = self.hazelcast.map(map);
+        for k in &keys {
+            m.delete(k).await?;
+        }
+        self.metrics.add(Event::Purged, keys.len() as u64);
+        Ok(keys.len())
+    }
+
+    /// Removes the stored responses for these (map, key) pairs: the primary key holds the
+    /// entry or the variant index, so deleting it makes every variant unreachable (a new
+    /// index gets a new generation). Returns how many deletions succeeded.
+    pub async fn invalidate(&self, targets: &[(String, String)]) -> usize {
+        let mut ok = 0;
+        for (map, key) in targets {
+            match self.hazelcast.map(map).delete(key).await {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    self.metrics.error(ErrorKind::Hazelcast);
+                    tracing::warn!(%map, %key, error = %e, "invalidation failed");
+                }
+            }
+        }
+        ok
+    }
+}
