@@ -101,6 +101,16 @@ impl FetchRequest {
             stale_while_revalidate: seconds(&h, "x-hzcache-stale-while-revalidate", true)?
                 .unwrap_or(0),
             stale_if_error: seconds(&h, "x-hzcache-stale-if-error", true)?.unwrap_or(0),
+            strip_set_cookie: match h.get("x-hzcache-strip-set-cookie").map(|v| v.as_bytes()) {
+                None | Some(b"0") => false,
+                Some(b"1") => true,
+                Some(_) => return Err("x-hzcache-strip-set-cookie: must be 1 or 0".into()),
+            },
+            last_modified_heuristic_max: seconds(
+                &h,
+                "x-hzcache-last-modified-heuristic-max",
+                false,
+            )?,
         };
         let content_type = h
             .get("x-hzcache-content-type")
@@ -222,6 +232,15 @@ pub(crate) mod tests {
         assert_eq!(r.policy.ttl_override, Some(9));
         assert_eq!(r.policy.stale_while_revalidate, 5);
         assert_eq!(r.policy.stale_if_error, 600);
+        assert!(!r.policy.strip_set_cookie);
+        assert_eq!(r.policy.last_modified_heuristic_max, None);
+        let r = FetchRequest::from_headers(&control(&[
+            ("x-hzcache-strip-set-cookie", "1"),
+            ("x-hzcache-last-modified-heuristic-max", "3600"),
+        ]))
+        .unwrap();
+        assert!(r.policy.strip_set_cookie);
+        assert_eq!(r.policy.last_modified_heuristic_max, Some(3600));
     }
 
     #[test]
@@ -240,6 +259,8 @@ pub(crate) mod tests {
             ("x-hzcache-request-path", "nope"),
             ("x-hzcache-value-type", "float"),
             ("x-hzcache-map", ""),
+            ("x-hzcache-strip-set-cookie", "yes"),
+            ("x-hzcache-last-modified-heuristic-max", "0"),
         ] {
             let e = FetchRequest::from_headers(&control(&[(h, v)])).unwrap_err();
             assert!(e.starts_with(h), "{h}={v}: {e}");

@@ -411,6 +411,14 @@ pub struct Policy {
     /// stale (must-revalidate, proxy-revalidate, s-maxage, no-cache).
     pub stale_while_revalidate: u32,
     pub stale_if_error: u32,
+    /// Store responses that carry `Set-Cookie`, without it (RFC 9111 §7.3: the field is meant
+    /// for one user, so it is never stored or served from the cache; the client whose request
+    /// went to the origin still gets it). `false`: such responses are not stored.
+    pub strip_set_cookie: bool,
+    /// Heuristic freshness from `Last-Modified` (§4.2.2): [`LAST_MODIFIED_FRACTION_PERCENT`] of
+    /// `Date − Last-Modified`, at most this many seconds, for heuristically cacheable statuses
+    /// without explicit freshness. `None`: off; `default_ttl` (if any) applies instead.
+    pub last_modified_heuristic_max: Option<u32>,
 }
 
 /// When the exchange happened (Unix milliseconds), for the age calculation.
@@ -530,7 +538,7 @@ pub fn decide(
     {
         return Decision::DontStore("request carried authorization");
     }
-    if response.contains_key(SET_COOKIE) {
+    if response.contains_key(SET_COOKIE) && !policy.strip_set_cookie {
         return Decision::DontStore("set-cookie");
     }
     if vary_names(response).is_none() {
@@ -565,13 +573,20 @@ pub fn decide(
             if !(cc.public || HEURISTICALLY_CACHEABLE.contains(&status)) {
                 return Decision::DontStore("status is not cacheable without explicit freshness");
             }
-            match policy.ttl_override.or(policy.default_ttl) {
-                Some(t) => u64::from(t),
-                None => {
-                    return Decision::DontStore(
-                        "no explicit freshness and no default TTL (heuristics off)",
-                    )
-                }
+            let from_last_modified = policy
+                .last_modified_heuristic_max
+                .filter(|_| HEURISTICALLY_CACHEABLE.contains(&status))
+                .and_then(|max| last_modified_lifetime(response, now_secs, max));
+            match policy.ttl_override.map(u64::from).or(from_last_modified) {
+                Some(t) => t,
+                None => match policy.default_ttl {
+                    Some(t) => u64::from(t),
+                    None => {
+                        return Decision::DontStore(
+                            "no explicit freshness and no default TTL (heuristics off)",
+                        )
+                    }
+                },
             }
         }
     };
@@ -605,6 +620,25 @@ pub fn decide(
         return Decision::DontStore("already stale and nothing to keep it for");
     }
     Decision::Store(f)
+}
+
+/// The share of the time since `Last-Modified` that a heuristic lifetime may be (RFC 9111
+/// §4.2.2 names 10 % as typical): a page unchanged for ten days is likely unchanged tomorrow.
+pub const LAST_MODIFIED_FRACTION_PERCENT: u64 = 10;
+
+/// The heuristic lifetime from `Last-Modified`: [`LAST_MODIFIED_FRACTION_PERCENT`] of
+/// `Date − Last-Modified` (the response time when `Date` is missing or invalid), at most
+/// `max_secs`. `None` without exactly one valid `Last-Modified` or when it is later than
+/// `Date` (a clock problem, not information).
+pub fn last_modified_lifetime(response: &HeaderMap, now_secs: i64, max_secs: u32) -> Option<u64> {
+    let mut lines = response.get_all("last-modified").iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let modified = parse_http_date(line.as_bytes(), now_secs)?;
+    let date = date_value(response, now_secs).unwrap_or(now_secs);
+    let unchanged_for = u64::try_from(date - modified).ok()?;
+    Some((unchanged_for * LAST_MODIFIED_FRACTION_PERCENT / 100).min(u64::from(max_secs)))
 }
 
 /// Most Vary names honoured; more is a sign of a response that should not be shared.
@@ -693,7 +727,13 @@ pub fn reuse(f: &Freshness, req: &RequestRules, now_ms: i64) -> Reuse {
     let stale_ok = !f.must_revalidate && !f.no_cache;
     let sie = stale_ok && age >= lifetime && staleness < u64::from(f.stale_if_error_secs);
     let fresh = age < lifetime;
-    if f.no_cache || req.revalidate || req.max_age.is_some_and(|m| age > m) {
+    // RFC 8246: while fresh, an immutable response does not change, so a client's reload
+    // (`no-cache`, `max-age=0`, `Pragma: no-cache`) or any `max-age` limit could only be
+    // answered by a 304 confirming these same bytes: it is served from the cache. The
+    // response's own `no-cache` still wins; `min-fresh` still applies.
+    let client_may_force = !(f.immutable && fresh);
+    if f.no_cache || (client_may_force && (req.revalidate || req.max_age.is_some_and(|m| age > m)))
+    {
         return Reuse::Revalidate {
             stale_if_error: sie,
         };
@@ -1303,6 +1343,125 @@ mod tests {
         let r = RequestRules::from_request(&headers(&[("cache-control", "no-store")]));
         assert!(r.no_store);
         assert_eq!(reuse(&f, &r, NOW * 1000), Reuse::Fresh);
+    }
+
+    #[test]
+    fn a_fresh_immutable_entry_answers_reloads_without_revalidation() {
+        let f = Freshness {
+            immutable: true,
+            ..fresh_for(100)
+        };
+        for req in [
+            headers(&[("cache-control", "no-cache")]),
+            headers(&[("cache-control", "max-age=0")]),
+            headers(&[("pragma", "no-cache")]),
+            headers(&[("cache-control", "max-age=5")]),
+        ] {
+            let r = RequestRules::from_request(&req);
+            assert_eq!(reuse(&f, &r, (NOW + 50) * 1000), Reuse::Fresh, "{req:?}");
+        }
+        // min-fresh asks for remaining lifetime, which immutable does not add.
+        let r = RequestRules::from_request(&headers(&[("cache-control", "min-fresh=60")]));
+        assert!(matches!(
+            reuse(&f, &r, (NOW + 50) * 1000),
+            Reuse::Revalidate { .. }
+        ));
+        // Once stale, a reload revalidates as for any entry.
+        let r = RequestRules::from_request(&headers(&[("cache-control", "no-cache")]));
+        assert!(matches!(
+            reuse(&f, &r, (NOW + 100) * 1000),
+            Reuse::Revalidate { .. }
+        ));
+        // The response's own no-cache wins over immutable.
+        let f = Freshness {
+            no_cache: true,
+            ..f
+        };
+        assert!(matches!(
+            reuse(&f, &RequestRules::default(), NOW * 1000),
+            Reuse::Revalidate { .. }
+        ));
+    }
+
+    #[test]
+    fn set_cookie_responses_are_stored_only_when_the_rule_strips_the_cookie() {
+        let resp = headers(&[("cache-control", "max-age=60"), ("set-cookie", "s=1")]);
+        assert!(not_stored(&decide(
+            "GET",
+            &HeaderMap::new(),
+            200,
+            &resp,
+            &policy(),
+            times()
+        )));
+        let p = Policy {
+            strip_set_cookie: true,
+            ..policy()
+        };
+        let d = decide("GET", &HeaderMap::new(), 200, &resp, &p, times());
+        assert_eq!(lifetime(d), 60);
+        // The other rules still apply.
+        let private = headers(&[("cache-control", "private"), ("set-cookie", "s=1")]);
+        assert!(not_stored(&decide(
+            "GET",
+            &HeaderMap::new(),
+            200,
+            &private,
+            &p,
+            times()
+        )));
+    }
+
+    #[test]
+    fn last_modified_gives_a_tenth_of_its_age_capped_only_when_configured() {
+        // Date is NOW; Last-Modified 1000 s earlier → 100 s.
+        let resp = headers(&[
+            ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+            ("last-modified", "Tue, 14 Nov 2023 21:56:40 GMT"),
+        ]);
+        let p = |max: Option<u32>, default_ttl: Option<u32>| Policy {
+            default_ttl,
+            last_modified_heuristic_max: max,
+            ..Policy::default()
+        };
+        let d =
+            |status: u16, p: Policy| decide("GET", &HeaderMap::new(), status, &resp, &p, times());
+        assert!(not_stored(&d(200, p(None, None))), "off by default");
+        assert_eq!(lifetime(d(200, p(Some(3600), None))), 100);
+        assert_eq!(lifetime(d(200, p(Some(30), None))), 30, "capped");
+        assert_eq!(
+            lifetime(d(200, p(Some(3600), Some(5)))),
+            100,
+            "Last-Modified wins over the flat default"
+        );
+        // Only heuristically cacheable statuses; the default TTL still covers `public`.
+        assert!(not_stored(&d(302, p(Some(3600), None))));
+        assert_eq!(lifetime(d(404, p(Some(3600), None))), 100);
+        // Explicit freshness is never replaced by a heuristic.
+        let explicit = headers(&[
+            ("cache-control", "max-age=7"),
+            ("last-modified", "Tue, 14 Nov 2023 21:56:40 GMT"),
+        ]);
+        let d = decide(
+            "GET",
+            &HeaderMap::new(),
+            200,
+            &explicit,
+            &p(Some(3600), None),
+            times(),
+        );
+        assert_eq!(lifetime(d), 7);
+        // No Date: the response time stands in; a future or doubled Last-Modified is ignored.
+        let no_date = headers(&[("last-modified", "Tue, 14 Nov 2023 21:56:40 GMT")]);
+        assert_eq!(last_modified_lifetime(&no_date, NOW, 3600), Some(100));
+        let future = headers(&[("last-modified", "Tue, 14 Nov 2023 23:00:00 GMT")]);
+        assert_eq!(last_modified_lifetime(&future, NOW, 3600), None);
+        let twice = headers(&[
+            ("last-modified", "Tue, 14 Nov 2023 21:56:40 GMT"),
+            ("last-modified", "Tue, 14 Nov 2023 20:00:00 GMT"),
+        ]);
+        assert_eq!(last_modified_lifetime(&twice, NOW, 3600), None);
+        assert_eq!(last_modified_lifetime(&HeaderMap::new(), NOW, 3600), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, SET_COOKIE};
 
 use crate::cache::Cache;
 use crate::coalesce::Done;
@@ -25,6 +25,14 @@ pub fn tag_index_map(map: &str) -> String {
     format!("{map}:tags")
 }
 
+/// The headers without `Set-Cookie`: a rule that stores such responses keeps the cookie out
+/// of the entry, so no other client is ever given it (RFC 9111 §7.3).
+fn strip_set_cookie(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = headers.clone();
+    kept.remove(SET_COOKIE);
+    kept
+}
+
 impl Cache {
     /// Writes an entry (and its variant index and tag index records) to Hazelcast. `index`:
     /// the variant index found at lookup, whose generation a new variant joins.
@@ -37,6 +45,13 @@ impl Cache {
         f: Freshness,
         index: Option<VaryIndex>,
     ) -> Done {
+        let without_cookies;
+        let headers = if req.policy.strip_set_cookie && headers.contains_key(SET_COOKIE) {
+            without_cookies = strip_set_cookie(headers);
+            &without_cookies
+        } else {
+            headers
+        };
         let map = self.hazelcast.map(&req.map);
         let names = freshness::vary_names(headers).unwrap_or_default();
         let result = match req.mode {
@@ -181,5 +196,23 @@ impl Cache {
             }
         }
         ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    #[test]
+    fn every_set_cookie_line_is_left_out_and_nothing_else() {
+        let mut h = HeaderMap::new();
+        h.append(SET_COOKIE, HeaderValue::from_static("a=1"));
+        h.append(SET_COOKIE, HeaderValue::from_static("b=2"));
+        h.insert("etag", HeaderValue::from_static("\"v\""));
+        let kept = strip_set_cookie(&h);
+        assert!(!kept.contains_key(SET_COOKIE));
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept["etag"], "\"v\"");
     }
 }

@@ -145,6 +145,15 @@ pub fn callout_headers(
             rule.stale_if_error_seconds.to_string(),
         ));
     }
+    if rule.strip_set_cookie {
+        headers.push(("x-hzcache-strip-set-cookie".into(), "1".into()));
+    }
+    if let Some(t) = rule.last_modified_heuristic_max_seconds {
+        headers.push((
+            "x-hzcache-last-modified-heuristic-max".into(),
+            t.to_string(),
+        ));
+    }
     for (name, value) in request {
         if !relayable(name, &named) || name.eq_ignore_ascii_case("host") {
             continue;
@@ -913,6 +922,24 @@ mod tests {
         );
         let plain = plan_for_default();
         assert_eq!(get(&plain, "x-hzcache-stale-if-error"), None);
+    }
+
+    #[test]
+    fn set_cookie_and_last_modified_heuristic_settings_travel_only_when_set() {
+        let c = parse(
+            br#"{ "rules": [ { "match": { "path_prefix": "/" }, "strip_set_cookie": true,
+                 "last_modified_heuristic_max_seconds": 3600 } ] }"#,
+        )
+        .unwrap();
+        let on = plan(&c, &req_get(), true).unwrap().headers;
+        assert_eq!(get(&on, "x-hzcache-strip-set-cookie").as_deref(), Some("1"));
+        assert_eq!(
+            get(&on, "x-hzcache-last-modified-heuristic-max").as_deref(),
+            Some("3600")
+        );
+        let plain = plan_for_default();
+        assert_eq!(get(&plain, "x-hzcache-strip-set-cookie"), None);
+        assert_eq!(get(&plain, "x-hzcache-last-modified-heuristic-max"), None);
     }
 
     fn plan_for_default() -> Vec<(String, String)> {

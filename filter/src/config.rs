@@ -113,6 +113,12 @@ pub struct Rule {
     /// Stale windows when the response gives none and does not forbid stale.
     pub stale_while_revalidate_seconds: u32,
     pub stale_if_error_seconds: u32,
+    /// Store responses that carry `Set-Cookie`, without it (RFC 9111 §7.3); off: such
+    /// responses are not stored (the default).
+    pub strip_set_cookie: bool,
+    /// Heuristic freshness from `Last-Modified` (RFC 9111 §4.2.2): 10 % of the time since the
+    /// last modification, at most this many seconds. `None`: off (the default).
+    pub last_modified_heuristic_max_seconds: Option<u32>,
     pub origin: String,
 }
 
@@ -226,6 +232,8 @@ struct RawRule {
     ttl_override_seconds: Option<u64>,
     stale_while_revalidate_seconds: Option<u64>,
     stale_if_error_seconds: Option<u64>,
+    strip_set_cookie: Option<bool>,
+    last_modified_heuristic_max_seconds: Option<u64>,
     origin: Option<String>,
 }
 
@@ -473,6 +481,17 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
         MAX_TTL_SECONDS.into(),
     )?;
 
+    let heuristic_max = match raw.last_modified_heuristic_max_seconds {
+        None => None,
+        v => Some(in_range(
+            &join(path, "last_modified_heuristic_max_seconds"),
+            v,
+            0,
+            1,
+            MAX_TTL_SECONDS.into(),
+        )?),
+    };
+
     let origin = raw.origin.unwrap_or_else(|| DEFAULT_ORIGIN.to_string());
     check_header_value(&join(path, "origin"), &origin)?;
 
@@ -489,6 +508,9 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
         ttl_override_seconds: ttl_override.map(|t| u32::try_from(t).unwrap_or(MAX_TTL_SECONDS)),
         stale_while_revalidate_seconds: u32::try_from(swr).unwrap_or(MAX_TTL_SECONDS),
         stale_if_error_seconds: u32::try_from(sie).unwrap_or(MAX_TTL_SECONDS),
+        strip_set_cookie: raw.strip_set_cookie.unwrap_or(false),
+        last_modified_heuristic_max_seconds: heuristic_max
+            .map(|t| u32::try_from(t).unwrap_or(MAX_TTL_SECONDS)),
         origin,
     })
 }
@@ -743,6 +765,14 @@ mod tests {
         assert_eq!(r.ttl_override_seconds, None);
         assert_eq!(r.stale_while_revalidate_seconds, 0);
         assert_eq!(r.stale_if_error_seconds, 0);
+        assert!(
+            !r.strip_set_cookie,
+            "Set-Cookie responses are not stored unless opted in"
+        );
+        assert_eq!(
+            r.last_modified_heuristic_max_seconds, None,
+            "heuristics off"
+        );
         assert_eq!(r.origin, "default");
     }
 
@@ -938,6 +968,18 @@ mod tests {
             (
                 json!({ "rules": [{ "stale_while_revalidate_seconds": -1 }] }),
                 "rules[0].stale_while_revalidate_seconds",
+            ),
+            (
+                json!({ "rules": [{ "last_modified_heuristic_max_seconds": 0 }] }),
+                "rules[0].last_modified_heuristic_max_seconds",
+            ),
+            (
+                json!({ "rules": [{ "last_modified_heuristic_max_seconds": 31_536_001 }] }),
+                "rules[0].last_modified_heuristic_max_seconds",
+            ),
+            (
+                json!({ "rules": [{ "strip_set_cookie": "yes" }] }),
+                "rules[0].strip_set_cookie",
             ),
             (json!({ "rules": [{ "map": "" }] }), "rules[0].map"),
             (

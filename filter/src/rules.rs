@@ -84,6 +84,8 @@ mod tests {
             ttl_override_seconds: None,
             stale_while_revalidate_seconds: 0,
             stale_if_error_seconds: 0,
+            strip_set_cookie: false,
+            last_modified_heuristic_max_seconds: None,
             origin: "default".into(),
         }
     }

@@ -73,6 +73,17 @@ impl Fleet {
         Fleet::start(origin, 1, &crate::demo_filter_config()?, companion_args)
     }
 
+    /// One node with the demo's filter configuration and `rules` (a JSON array of rule
+    /// objects) matched before the demo's own, for settings the demo does not use.
+    pub fn single_with_rules(
+        origin: Origin,
+        rules: serde_json::Value,
+        companion_args: &[&str],
+    ) -> Result<Fleet> {
+        let config = demo_config_with_rules_first(rules)?;
+        Fleet::start(origin, 1, &config, companion_args)
+    }
+
     pub fn url(&self, path: &str) -> String {
         self.nodes[0].url(path)
     }
@@ -80,6 +91,21 @@ impl Fleet {
     pub fn node(&self) -> &Node {
         &self.nodes[0]
     }
+}
+
+/// The demo's filter configuration (JSON text) with `rules` put first in its rule list.
+pub fn demo_config_with_rules_first(rules: serde_json::Value) -> Result<String> {
+    let mut config: serde_json::Value = serde_json::from_str(&crate::demo_filter_config()?)
+        .context("envoy/filter-config.json is not JSON")?;
+    let serde_json::Value::Array(extra) = rules else {
+        anyhow::bail!("rules must be a JSON array");
+    };
+    let list = config
+        .get_mut("rules")
+        .and_then(|r| r.as_array_mut())
+        .context("envoy/filter-config.json has no rules array")?;
+    list.splice(0..0, extra);
+    Ok(config.to_string())
 }
 
 /// Any method, with headers and a body; a 10 s limit.

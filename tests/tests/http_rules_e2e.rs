@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use hzcache_companion::freshness::format_http_date;
 use hzcache_e2e::stack::{programmable_origin, q, send, start_on_lasting_thread, Fleet};
 use hzcache_e2e::{get, get_with, unique, Reply};
 
@@ -15,13 +16,26 @@ fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
     FLEET.get_or_init(|| {
         start_on_lasting_thread(|| {
-            Fleet::single(
+            Fleet::single_with_rules(
                 programmable_origin().expect("origin"),
+                opt_in_rules(),
                 &["--max-entry-bytes", &MAX_ENTRY.to_string()],
             )
             .expect("fleet")
         })
     })
+}
+
+/// Rules for the opt-in settings, before the demo's (whose default rule covers every other
+/// path of this file): `/cookies/` stores Set-Cookie responses without the cookie,
+/// `/lastmod/` has Last-Modified heuristics (at most 60 s) and no default lifetime.
+fn opt_in_rules() -> serde_json::Value {
+    serde_json::json!([
+        { "name": "cookies", "match": { "path_prefix": "/cookies/" },
+          "ttl_seconds": 60, "strip_set_cookie": true },
+        { "name": "lastmod", "match": { "path_prefix": "/lastmod/" },
+          "last_modified_heuristic_max_seconds": 60 }
+    ])
 }
 
 /// A unique path asking the origin for `headers` (and more query, e.g. `status=503`).
@@ -281,4 +295,48 @@ fn bad_input_gets_sane_answers_and_no_panic() {
     }
     // The companion is alive and well.
     assert!(f.node().metrics().contains("hzcache_requests_total"));
+}
+
+#[test]
+fn a_rule_may_store_set_cookie_responses_but_never_serves_the_cookie() {
+    let f = fleet();
+    let p = path(
+        "cookies",
+        &["cache-control:max-age=60", "set-cookie:session=alice"],
+        "",
+    );
+    let (a, b) = twice(&p);
+    assert_eq!(a.cache(), "MISS");
+    assert_eq!(
+        a.header("set-cookie"),
+        Some("session=alice"),
+        "the client whose request reached the origin gets its cookie"
+    );
+    assert_eq!(b.cache(), "HIT");
+    assert_eq!(b.body, a.body);
+    assert_eq!(
+        b.header("set-cookie"),
+        None,
+        "the stored entry has no cookie"
+    );
+    assert_eq!(f.origin.count(&p), 1);
+}
+
+#[test]
+fn last_modified_gives_a_heuristic_lifetime_only_where_a_rule_asks_for_it() {
+    let f = fleet();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let modified = format!("last-modified:{}", format_http_date(now - 100_000));
+    let p = path("lastmod", &[&modified], "");
+    let (a, b) = twice(&p);
+    assert_eq!((a.cache(), b.cache()), ("MISS", "HIT"));
+    assert_eq!(f.origin.count(&p), 1);
+    // The same rule without a Last-Modified has no lifetime at all.
+    let p = path("lastmod", &[], "");
+    let (_, b) = twice(&p);
+    assert_eq!(b.cache(), "MISS");
+    assert_eq!(f.origin.count(&p), 2);
 }

@@ -111,6 +111,27 @@ fn a_client_no_cache_forces_validation_with_the_origin() {
 }
 
 #[test]
+fn a_reload_of_a_fresh_immutable_entry_is_served_from_the_cache() {
+    let f = fleet();
+    let p = path(
+        "immutable",
+        &["cache-control:max-age=60, immutable", "etag:\"i\""],
+        "cond=1",
+    );
+    let url = f.url(&p);
+    assert_eq!(get(&url).unwrap().cache(), "MISS");
+    for reload in [
+        ("cache-control", "no-cache"),
+        ("cache-control", "max-age=0"),
+        ("pragma", "no-cache"),
+    ] {
+        let r = get_with(&url, &[reload]).unwrap();
+        assert_eq!((r.status, r.cache()), (200, "HIT"), "{reload:?}");
+    }
+    assert_eq!(f.origin.count(&p), 1, "no revalidation reached the origin");
+}
+
+#[test]
 fn stale_while_revalidate_serves_stale_and_refreshes_once() {
     let f = fleet();
     let p = path(
