@@ -1,5 +1,5 @@
 # hzcache: `make demo` runs the demo, `make test` runs every test. Both install what they need.
-.PHONY: setup build build-release test demo bench clean
+.PHONY: setup build build-release test demo bench compare clean
 
 CARGO ?= cargo
 
@@ -24,6 +24,13 @@ demo: build-release
 # clients on one local member (docs/benchmarks.md). BENCH_ARGS="--seconds 5" etc. to tune.
 bench: setup
 	$(CARGO) run --locked --release -p hzcache-bench -- $(BENCH_ARGS)
+
+# Not part of `make test`: one set of RFC 9111 shared-cache cases run against hzcache, Envoy's
+# own cache filters, nginx and Varnish, printing a scorecard (docs/comparison.md). Installs
+# nginx and varnish with apt-get. COMPARE_ARGS="--caches hzcache,nginx --cases vary" etc.
+compare: build
+	@compare/setup.sh
+	$(CARGO) run --locked -p hzcache-compare -- --out target/compare-scorecard.md $(COMPARE_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,957 @@
+//! The conformance cases: each a short scripted exchange on fresh, unique URLs, run
+//! unchanged against every cache and judged only by what any client and the origin can see
+//! (status, body, headers, and how many requests reached the origin), never by a cache's own
+//! `x-cache`-style header. "Pass" is the behaviour RFC 9111 (and RFC 5861 / RFC 9213 where
+//! named) asks of a shared cache; `rfc` and `expect` say which, and docs/comparison.md lists
+//! them.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use hzcache_e2e::stack::{q, send, set_failing};
+use hzcache_e2e::{unique, Origin, Reply};
+
+use crate::caches::Cache;
+use crate::origin::pattern;
+
+/// How long after a `max-age=1` response the cases wait for it to be stale. The origin's
+/// `Date` has one-second resolution, so an entry may count up to ~1 s of age on arrival;
+/// 2.2 s is past its lifetime either way.
+const STALE_WAIT: Duration = Duration::from_millis(2200);
+
+pub enum Verdict {
+    Pass(String),
+    Fail(String),
+}
+
+/// What one case saw on one cache.
+pub struct Outcome {
+    pub pass: bool,
+    pub detail: String,
+}
+
+pub struct Case {
+    pub id: &'static str,
+    pub rfc: &'static str,
+    pub expect: &'static str,
+    run: fn(&Ctx) -> Result<Verdict>,
+}
+
+impl Case {
+    pub fn run(&self, cache: &Cache, origin: &Origin) -> Outcome {
+        let ctx = Ctx { cache, origin };
+        match (self.run)(&ctx) {
+            Ok(Verdict::Pass(d)) => Outcome {
+                pass: true,
+                detail: d,
+            },
+            Ok(Verdict::Fail(d)) => Outcome {
+                pass: false,
+                detail: d,
+            },
+            Err(e) => Outcome {
+                pass: false,
+                detail: format!("error: {e:#}"),
+            },
+        }
+    }
+}
+
+/// One case's view of one cache and the origin.
+pub struct Ctx<'a> {
+    cache: &'a Cache,
+    origin: &'a Origin,
+}
+
+impl Ctx<'_> {
+    /// A path no other case or cache uses, asking the origin for `headers` and `more` query.
+    fn path(&self, name: &str, headers: &[&str], more: &str) -> String {
+        let mut p = format!("/{}/{name}/{}?", self.cache.name, unique("c"));
+        for h in headers {
+            p.push_str(&format!("h={}&", q(h)));
+        }
+        p.push_str(more);
+        p
+    }
+    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Reply> {
+        send(method, &self.cache.url(path), headers, b"")
+    }
+    fn get(&self, path: &str) -> Result<Reply> {
+        self.req("GET", path, &[])
+    }
+    fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply> {
+        self.req("GET", path, headers)
+    }
+    /// Requests the origin has seen for `path`.
+    fn count(&self, path: &str) -> u32 {
+        self.origin.count(path)
+    }
+    /// GETs `path` twice and returns both answers and the origin's count.
+    fn twice(&self, path: &str) -> Result<(Reply, Reply, u32)> {
+        let a = self.get(path)?;
+        let b = self.get(path)?;
+        Ok((a, b, self.count(path)))
+    }
+}
+
+fn pass(d: impl Into<String>) -> Result<Verdict> {
+    Ok(Verdict::Pass(d.into()))
+}
+fn fail(d: impl Into<String>) -> Result<Verdict> {
+    Ok(Verdict::Fail(d.into()))
+}
+fn judge(ok: bool, d: impl Into<String>) -> Result<Verdict> {
+    if ok {
+        pass(d)
+    } else {
+        fail(d)
+    }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7) for `t`.
+fn http_date(t: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {d:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize]
+    )
+}
+
+pub fn all() -> Vec<Case> {
+    vec![
+        Case {
+            id: "fresh-max-age-reused",
+            rfc: "RFC 9111 §4, §4.2.1, §5.2.2.1",
+            expect: "a 200 with max-age=60 is stored; a second GET is answered from the cache (the origin sees one request, same body)",
+            run: fresh_max_age_reused,
+        },
+        Case {
+            id: "s-maxage-over-max-age",
+            rfc: "RFC 9111 §4.2.1, §5.2.2.10",
+            expect: "a shared cache uses s-maxage, not max-age: max-age=0, s-maxage=60 is reused; max-age=60, s-maxage=0 is not reused without the origin",
+            run: s_maxage_over_max_age,
+        },
+        Case {
+            id: "private-not-shared",
+            rfc: "RFC 9111 §3, §5.2.2.7",
+            expect: "a response with Cache-Control: private, max-age=60 is not stored by a shared cache: the second client's GET reaches the origin",
+            run: private_not_shared,
+        },
+        Case {
+            id: "no-store-not-stored",
+            rfc: "RFC 9111 §3, §5.2.2.5",
+            expect: "a response with no-store, max-age=60 is not stored: the second GET reaches the origin",
+            run: no_store_not_stored,
+        },
+        Case {
+            id: "set-cookie-not-shared",
+            rfc: "RFC 9111 §7.3 (no MUST; the de facto rule of shared caches)",
+            expect: "a max-age=60 response carrying Set-Cookie is not handed to another client: the second GET reaches the origin or at least carries no Set-Cookie",
+            run: set_cookie_not_shared,
+        },
+        Case {
+            id: "authorization-not-shared",
+            rfc: "RFC 9111 §3.5",
+            expect: "the answer to a request with Authorization (response max-age=60, no public/s-maxage/must-revalidate) is not served to a client without it",
+            run: authorization_not_shared,
+        },
+        Case {
+            id: "vary-variants-apart",
+            rfc: "RFC 9111 §4.1",
+            expect: "Vary: Accept-Encoding, max-age=60: the gzip and identity variants are each stored and each served only to matching requests (origin sees 2 requests for 4 GETs)",
+            run: vary_variants_apart,
+        },
+        Case {
+            id: "vary-other-field-apart",
+            rfc: "RFC 9111 §4.1",
+            expect: "the same with Vary: Accept-Language (de / en), a field no cache rewrites: both variants stored, each served only to its own language",
+            run: vary_other_field_apart,
+        },
+        Case {
+            id: "vary-star-never-served",
+            rfc: "RFC 9111 §4.1",
+            expect: "a response with Vary: * never matches: the second GET reaches the origin",
+            run: vary_star_never_served,
+        },
+        Case {
+            id: "expires-past-or-invalid-not-fresh",
+            rfc: "RFC 9111 §4.2.1, §5.3",
+            expect: "Expires one hour in the past, and the invalid Expires: 0 (= already expired), are not served fresh: each second GET reaches the origin",
+            run: expires_past_or_invalid_not_fresh,
+        },
+        Case {
+            id: "max-age-overrides-expires",
+            rfc: "RFC 9111 §4.2.1, §5.3",
+            expect: "with max-age=60 present, an Expires in the past is ignored: the response is stored and reused",
+            run: max_age_overrides_expires,
+        },
+        Case {
+            id: "age-on-hits-and-current-age",
+            rfc: "RFC 9111 §4, §4.2.3, §5.1",
+            expect: "a hit carries Age (here >= the origin's Age: 50 and < 60 for max-age=60); a response arriving with Age: 100 > max-age=60 is already stale and not reused",
+            run: age_on_hits_and_current_age,
+        },
+        Case {
+            id: "stale-not-served-without-permission",
+            rfc: "RFC 9111 §4.2.4",
+            expect: "max-age=1 and no stale directive: after 2.2 s the cache does not answer with the stale body (it fetches or validates first)",
+            run: stale_not_served_without_permission,
+        },
+        Case {
+            id: "must-revalidate-stale-not-served",
+            rfc: "RFC 9111 §4.2.4, §5.2.2.2",
+            expect: "max-age=1, must-revalidate: after 2.2 s the stale body is never served; the origin is asked",
+            run: must_revalidate_stale_not_served,
+        },
+        Case {
+            id: "client-if-none-match-304",
+            rfc: "RFC 9111 §4.3.2; RFC 9110 §13.1.2",
+            expect: "a fresh stored response with ETag \"v1\" answers a client's If-None-Match: \"v1\" with 304 itself (origin sees one request)",
+            run: client_if_none_match_304,
+        },
+        Case {
+            id: "stale-revalidated-with-etag",
+            rfc: "RFC 9111 §4.3.1, §4.3.3, §4.3.4",
+            expect: "max-age=1, ETag: stale after 2.2 s; the cache sends If-None-Match, waits for the origin's 304, answers the stored body, and the 304 makes the entry fresh again (next GET not at the origin)",
+            run: stale_revalidated_with_etag,
+        },
+        Case {
+            id: "304-updates-stored-headers",
+            rfc: "RFC 9111 §3.2, §4.3.4",
+            expect: "when a revalidation gets a 304 carrying a new value of a header (X-Seq), the stored response is updated: the hit after it carries the 304's value with the stored body",
+            run: not_modified_updates_stored_headers,
+        },
+        Case {
+            id: "head-from-get-entry",
+            rfc: "RFC 9110 §9.3.2; RFC 9111 §4",
+            expect: "after a stored GET (max-age=60, 1000-byte body), a HEAD is answered 200 without a body and without the origin",
+            run: head_from_get_entry,
+        },
+        Case {
+            id: "head-on-cold-key-then-get",
+            rfc: "RFC 9110 §9.3.2; RFC 9111 §3, §4",
+            expect: "a HEAD on a cold URL (max-age=60) must not leave an empty entry behind: the GET after it gets the whole 1000-byte body",
+            run: head_on_cold_key_then_get,
+        },
+        Case {
+            id: "unsafe-methods-invalidate",
+            rfc: "RFC 9111 §4.4",
+            expect: "a 2xx answer to POST, PUT or DELETE on a stored URL invalidates it: the next GET reaches the origin",
+            run: unsafe_methods_invalidate,
+        },
+        Case {
+            id: "stale-while-revalidate",
+            rfc: "RFC 5861 §3; RFC 9111 §4.2.4",
+            expect: "max-age=1, stale-while-revalidate=30: after 2.2 s, 5 concurrent GETs get the stale body; one background refresh brings the new body; the origin sees 2 requests in all",
+            run: stale_while_revalidate,
+        },
+        Case {
+            id: "stale-if-error-window",
+            rfc: "RFC 5861 §4; RFC 9111 §4.2.4",
+            expect: "max-age=1, stale-if-error=4 with the origin answering 503: at 2.2 s and 2.6 s the stale 200 is served; at 6.2 s (past the window) the 503 is",
+            run: stale_if_error_window,
+        },
+        Case {
+            id: "request-no-cache-validates",
+            rfc: "RFC 9111 §5.2.1.4",
+            expect: "a client's Cache-Control: no-cache is not answered from a fresh entry without the origin (a conditional or full request reaches it)",
+            run: request_no_cache_validates,
+        },
+        Case {
+            id: "request-pragma-no-cache",
+            rfc: "RFC 9111 §5.4",
+            expect: "a request with Pragma: no-cache and no Cache-Control is treated as Cache-Control: no-cache: it is not answered from a fresh entry without the origin",
+            run: request_pragma_no_cache,
+        },
+        Case {
+            id: "request-no-store-not-stored",
+            rfc: "RFC 9111 §5.2.1.5",
+            expect: "a response to a request with Cache-Control: no-store is not stored: the next plain GET reaches the origin",
+            run: request_no_store_not_stored,
+        },
+        Case {
+            id: "response-no-cache-validated",
+            rfc: "RFC 9111 §4, §5.2.2.4",
+            expect: "a response with no-cache, max-age=60 and an ETag may be stored but is never reused without the origin: the second GET reaches it",
+            run: response_no_cache_validated,
+        },
+        Case {
+            id: "cdn-cache-control",
+            rfc: "RFC 9213 §2",
+            expect: "CDN-Cache-Control wins over Cache-Control: CC max-age=60 + CDN-CC no-store is not stored; CC no-store + CDN-CC max-age=60 is",
+            run: cdn_cache_control,
+        },
+        Case {
+            id: "5xx-not-cached",
+            rfc: "RFC 9111 §3, §4.2.2",
+            expect: "500, 502 and 503 without explicit freshness are not stored (not heuristically cacheable): each second GET reaches the origin",
+            run: errors_not_cached,
+        },
+        Case {
+            id: "range-safe",
+            rfc: "RFC 9111 §3.3, §3.4; RFC 9110 §14",
+            expect: "Range: bytes=0-9 on a cold URL gets the right 10 bytes (206) or the whole body (200); a later plain GET gets the whole 100 bytes, never a part; a later Range: bytes=10-19 the right bytes",
+            run: range_safe,
+        },
+        Case {
+            id: "stampede-coalesced",
+            rfc: "none required (collapsed forwarding, a quality property; RFC 9111 §4 allows it)",
+            expect: "50 concurrent GETs on a cold key (origin takes 1 s) reach the origin once and all get the same 200",
+            run: stampede_coalesced,
+        },
+        Case {
+            id: "oversized-body-intact",
+            rfc: "RFC 9110 §6.4, §8.6 (message integrity)",
+            expect: "a 3 MiB body with max-age=60 reaches the client whole and byte-exact, twice",
+            run: oversized_body_intact,
+        },
+    ]
+}
+
+fn fresh_max_age_reused(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("fresh", &["cache-control:max-age=60"], "");
+    let (a, b, n) = c.twice(&p)?;
+    judge(
+        n == 1 && a.body == b.body && b.status == 200,
+        format!("origin requests {n}"),
+    )
+}
+
+fn s_maxage_over_max_age(c: &Ctx) -> Result<Verdict> {
+    let p1 = c.path("smax", &["cache-control:max-age=0, s-maxage=60"], "");
+    let (_, _, n1) = c.twice(&p1)?;
+    let p2 = c.path("smax0", &["cache-control:max-age=60, s-maxage=0"], "");
+    let (_, _, n2) = c.twice(&p2)?;
+    judge(
+        n1 == 1 && n2 == 2,
+        format!("s-maxage=60: origin {n1} (want 1); s-maxage=0: origin {n2} (want 2)"),
+    )
+}
+
+fn private_not_shared(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("private", &["cache-control:private, max-age=60"], "");
+    let (a, b, n) = c.twice(&p)?;
+    judge(n == 2 && a.body != b.body, format!("origin requests {n}"))
+}
+
+fn no_store_not_stored(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("nostore", &["cache-control:no-store, max-age=60"], "");
+    let (_, _, n) = c.twice(&p)?;
+    judge(n == 2, format!("origin requests {n}"))
+}
+
+fn set_cookie_not_shared(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "cookie",
+        &["cache-control:max-age=60", "set-cookie:session=alice"],
+        "",
+    );
+    let (_, b, n) = c.twice(&p)?;
+    let leaked = n == 1 && b.header("set-cookie").is_some();
+    if n == 2 {
+        pass("origin requests 2")
+    } else if leaked {
+        fail("the second client got the first client's Set-Cookie from the cache")
+    } else {
+        pass("stored, but the Set-Cookie was not relayed to the second client")
+    }
+}
+
+fn authorization_not_shared(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("auth", &["cache-control:max-age=60"], "");
+    let alice = c.get_with(&p, &[("authorization", "Bearer alice")])?;
+    let bob = c.get(&p)?;
+    let n = c.count(&p);
+    // Informational: `public` allows sharing (a MAY, not scored).
+    let pp = c.path("authpublic", &["cache-control:public, max-age=60"], "");
+    c.get_with(&pp, &[("authorization", "Bearer alice")])?;
+    c.get(&pp)?;
+    let shared = if c.count(&pp) == 1 {
+        "shared"
+    } else {
+        "not shared"
+    };
+    judge(
+        n == 2 && alice.body != bob.body,
+        format!("origin requests {n}; with public: {shared}"),
+    )
+}
+
+fn vary_variants_apart(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "vary",
+        &["cache-control:max-age=60", "vary:Accept-Encoding"],
+        "",
+    );
+    let gz = [("accept-encoding", "gzip")];
+    let id = [("accept-encoding", "identity")];
+    let g1 = c.get_with(&p, &gz)?;
+    let i1 = c.get_with(&p, &id)?;
+    let g2 = c.get_with(&p, &gz)?;
+    let i2 = c.get_with(&p, &id)?;
+    let n = c.count(&p);
+    let mixed = i1.body == g1.body || g2.body == i1.body || i2.body == g1.body;
+    if mixed {
+        return fail(format!(
+            "a variant was served to the other Accept-Encoding (origin requests {n})"
+        ));
+    }
+    let stored = g2.body == g1.body && i2.body == i1.body;
+    judge(
+        stored && n == 2,
+        format!(
+            "variants kept apart; both stored: {}; origin requests {n}",
+            if stored { "yes" } else { "no" }
+        ),
+    )
+}
+
+fn vary_star_never_served(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("varystar", &["cache-control:max-age=60", "vary:*"], "");
+    let (_, _, n) = c.twice(&p)?;
+    judge(n == 2, format!("origin requests {n}"))
+}
+
+fn expires_past_or_invalid_not_fresh(c: &Ctx) -> Result<Verdict> {
+    let past = http_date(SystemTime::now() - Duration::from_secs(3600));
+    let p1 = c.path("expired", &[&format!("expires:{past}")], "");
+    let (_, _, n1) = c.twice(&p1)?;
+    let p2 = c.path("expires0", &["expires:0"], "");
+    let (_, _, n2) = c.twice(&p2)?;
+    judge(
+        n1 == 2 && n2 == 2,
+        format!("past: origin {n1}; Expires: 0: origin {n2} (want 2 each)"),
+    )
+}
+
+fn age_on_hits_and_current_age(c: &Ctx) -> Result<Verdict> {
+    let p1 = c.path("age", &["cache-control:max-age=60", "age:50"], "");
+    let (_, b, n1) = c.twice(&p1)?;
+    let age: Option<u64> = b.header("age").and_then(|a| a.trim().parse().ok());
+    let p2 = c.path("aged", &["cache-control:max-age=60", "age:100"], "");
+    let (_, _, n2) = c.twice(&p2)?;
+    let age_ok = age.is_some_and(|a| (50..60).contains(&a));
+    let detail = format!(
+        "hit: origin {n1}, Age {}; Age: 100 response: origin {n2} (want 2)",
+        age.map(|a| a.to_string())
+            .unwrap_or_else(|| "absent".into())
+    );
+    judge(n1 == 1 && age_ok && n2 == 2, detail)
+}
+
+fn stale_not_served_without_permission(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("stale", &["cache-control:max-age=1"], "");
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let b = c.get(&p)?;
+    judge(
+        b.body != a.body,
+        if b.body == a.body {
+            "the stale body was served".to_string()
+        } else {
+            format!("fresh body; origin requests {}", c.count(&p))
+        },
+    )
+}
+
+fn must_revalidate_stale_not_served(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "mustreval",
+        &["cache-control:max-age=1, must-revalidate"],
+        "",
+    );
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let b = c.get(&p)?;
+    judge(
+        b.body != a.body && b.status == 200,
+        if b.body == a.body {
+            "the stale body was served despite must-revalidate".to_string()
+        } else {
+            format!("fresh body; origin requests {}", c.count(&p))
+        },
+    )
+}
+
+fn client_if_none_match_304(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("inm", &["cache-control:max-age=60", "etag:\"v1\""], "");
+    c.get(&p)?;
+    let r = c.get_with(&p, &[("if-none-match", "\"v1\"")])?;
+    let n = c.count(&p);
+    judge(
+        r.status == 304 && n == 1,
+        format!("status {}; origin requests {n}", r.status),
+    )
+}
+
+fn stale_revalidated_with_etag(c: &Ctx) -> Result<Verdict> {
+    // The origin takes 600 ms for conditional requests only: a validation the client
+    // waited for shows in the time the answer took.
+    let p = c.path(
+        "reval",
+        &["cache-control:max-age=1", "etag:\"e7\""],
+        "cond=1&cdelay=600",
+    );
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let t = Instant::now();
+    let b = c.get(&p)?;
+    let took = t.elapsed();
+    let sent_inm = c
+        .origin
+        .last_headers(&p)
+        .and_then(|h| h.get("if-none-match").cloned())
+        .is_some_and(|v| v == "\"e7\"");
+    // Let a background validation (if that is what ran) finish before the next look.
+    std::thread::sleep(Duration::from_millis(800));
+    let n2 = c.count(&p);
+    let d = c.get(&p)?;
+    let n3 = c.count(&p);
+    let waited = took >= Duration::from_millis(550);
+    let detail = format!(
+        "If-None-Match sent: {sent_inm}; stored body answered: {}; client waited for the 304: {waited} ({} ms); refreshed (next GET not at origin): {}",
+        b.status == 200 && b.body == a.body,
+        took.as_millis(),
+        n3 == n2 && d.body == a.body
+    );
+    judge(
+        sent_inm && b.status == 200 && b.body == a.body && waited && n2 == 2 && n3 == 2,
+        detail,
+    )
+}
+
+fn not_modified_updates_stored_headers(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "upd304",
+        &["cache-control:max-age=1", "etag:\"u\""],
+        "cond=1&seqh=x-seq",
+    );
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let b = c.get(&p)?;
+    // Let a background validation (if that is what ran) finish.
+    std::thread::sleep(Duration::from_millis(500));
+    let d = c.get(&p)?;
+    let n = c.count(&p);
+    let seq = |r: &Reply| r.header("x-seq").unwrap_or("absent").to_string();
+    judge(
+        // With two origin answers, a value other than the first's can only be the 304's.
+        n == 2 && d.body == a.body && seq(&d) != seq(&a) && d.header("x-seq").is_some(),
+        format!(
+            "X-Seq: first {}, after the 304 {}, next hit {} (want the 304's); origin requests {n} (want 2)",
+            seq(&a),
+            seq(&b),
+            seq(&d)
+        ),
+    )
+}
+
+fn request_pragma_no_cache(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "pragma",
+        &["cache-control:max-age=60", "etag:\"p\""],
+        "cond=1",
+    );
+    c.get(&p)?;
+    let r = c.get_with(&p, &[("pragma", "no-cache")])?;
+    let n = c.count(&p);
+    judge(
+        n == 2 && r.status == 200,
+        format!("status {}; origin requests {n} (want 2)", r.status),
+    )
+}
+
+fn max_age_overrides_expires(c: &Ctx) -> Result<Verdict> {
+    let past = http_date(SystemTime::now() - Duration::from_secs(3600));
+    let p = c.path(
+        "maxexp",
+        &["cache-control:max-age=60", &format!("expires:{past}")],
+        "",
+    );
+    let (_, _, n) = c.twice(&p)?;
+    judge(n == 1, format!("origin requests {n} (want 1)"))
+}
+
+fn head_from_get_entry(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("head", &["cache-control:max-age=60"], "size=1000");
+    let g = c.get(&p)?;
+    let h = c.req("HEAD", &p, &[])?;
+    let n = c.count(&p);
+    judge(
+        g.body.len() == 1000 && h.status == 200 && h.body.is_empty() && n == 1,
+        format!(
+            "HEAD status {}, body {} bytes, content-length {}; origin requests {n}",
+            h.status,
+            h.body.len(),
+            h.header("content-length").unwrap_or("absent")
+        ),
+    )
+}
+
+fn vary_other_field_apart(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "varylang",
+        &["cache-control:max-age=60", "vary:Accept-Language"],
+        "",
+    );
+    let de = [("accept-language", "de")];
+    let en = [("accept-language", "en")];
+    let d1 = c.get_with(&p, &de)?;
+    let e1 = c.get_with(&p, &en)?;
+    let d2 = c.get_with(&p, &de)?;
+    let e2 = c.get_with(&p, &en)?;
+    let n = c.count(&p);
+    if e1.body == d1.body || d2.body == e1.body || e2.body == d1.body {
+        return fail(format!(
+            "a variant was served to the other Accept-Language (origin requests {n})"
+        ));
+    }
+    let stored = d2.body == d1.body && e2.body == e1.body;
+    judge(
+        stored && n == 2,
+        format!(
+            "variants kept apart; both stored: {}; origin requests {n}",
+            if stored { "yes" } else { "no" }
+        ),
+    )
+}
+
+fn head_on_cold_key_then_get(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("headcold", &["cache-control:max-age=60"], "size=1000");
+    let h = c.req("HEAD", &p, &[])?;
+    let g = c.get(&p)?;
+    let intact = g.status == 200
+        && g.body.len() == 1000
+        && g.body.iter().enumerate().all(|(i, b)| *b == pattern(i));
+    judge(
+        h.status == 200 && h.body.is_empty() && intact,
+        format!(
+            "HEAD {} ({} bytes); GET {} with {} bytes{}; origin requests {}",
+            h.status,
+            h.body.len(),
+            g.status,
+            g.body.len(),
+            if intact { "" } else { " WRONG" },
+            c.count(&p)
+        ),
+    )
+}
+
+fn request_no_store_not_stored(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("reqnostore", &["cache-control:max-age=60"], "");
+    c.get_with(&p, &[("cache-control", "no-store")])?;
+    c.get(&p)?;
+    let n = c.count(&p);
+    judge(n == 2, format!("origin requests {n} (want 2)"))
+}
+
+fn response_no_cache_validated(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "respnocache",
+        &["cache-control:no-cache, max-age=60", "etag:\"r\""],
+        "cond=1",
+    );
+    c.get(&p)?;
+    let b = c.get(&p)?;
+    let n = c.count(&p);
+    judge(
+        n == 2 && b.status == 200,
+        format!("status {}; origin requests {n} (want 2)", b.status),
+    )
+}
+
+fn unsafe_methods_invalidate(c: &Ctx) -> Result<Verdict> {
+    let mut notes = Vec::new();
+    let mut ok = true;
+    for method in ["POST", "PUT", "DELETE"] {
+        let p = c.path("inv", &["cache-control:max-age=60"], "");
+        c.get(&p)?;
+        c.get(&p)?;
+        if c.count(&p) != 1 {
+            ok = false;
+            notes.push(format!("{method}: the GET was not stored to begin with"));
+            continue;
+        }
+        let r = send(
+            method,
+            &c.cache.url(&p),
+            &[("content-type", "text/plain")],
+            b"x",
+        )
+        .with_context(|| method.to_string())?;
+        let before = c.count(&p);
+        c.get(&p)?;
+        let invalidated = c.count(&p) == before + 1;
+        ok &= invalidated && (200..300).contains(&r.status);
+        notes.push(format!(
+            "{method} {}: {}",
+            r.status,
+            if invalidated {
+                "invalidated"
+            } else {
+                "NOT invalidated"
+            }
+        ));
+    }
+    judge(ok, notes.join("; "))
+}
+
+fn stale_while_revalidate(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "swr",
+        &["cache-control:max-age=1, stale-while-revalidate=30"],
+        "delay=300",
+    );
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let answers: Vec<Result<Reply>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..5).map(|_| s.spawn(|| c.get(&p))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))
+            })
+            .collect()
+    });
+    let stale = answers
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.body == a.body))
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut refreshed = false;
+    while Instant::now() < deadline {
+        if c.get(&p).is_ok_and(|r| r.status == 200 && r.body != a.body) {
+            refreshed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let n = c.count(&p);
+    judge(
+        stale == 5 && refreshed && n == 2,
+        format!("stale answers {stale}/5; refreshed: {refreshed}; origin requests {n} (want 2)"),
+    )
+}
+
+fn stale_if_error_window(c: &Ctx) -> Result<Verdict> {
+    let name = unique("down");
+    let p = c.path(
+        "sie",
+        &["cache-control:max-age=1, stale-if-error=4"],
+        &format!("fail={name}"),
+    );
+    let a = c.get(&p)?;
+    set_failing(&name, true);
+    // Stale for sure at 2.2 s (see STALE_WAIT) and within the window up to age 5; two looks
+    // inside it (a cache that serves stale once and then remembers the error fails the
+    // second), one at 6.2 s, past it.
+    let result = (|| {
+        std::thread::sleep(STALE_WAIT);
+        let within1 = c.get(&p)?;
+        std::thread::sleep(Duration::from_millis(400));
+        let within2 = c.get(&p)?;
+        std::thread::sleep(Duration::from_millis(3600));
+        let past = c.get(&p)?;
+        Ok::<_, anyhow::Error>((within1, within2, past))
+    })();
+    set_failing(&name, false);
+    let (within1, within2, past) = result?;
+    let stale = |r: &Reply| r.status == 200 && r.body == a.body;
+    let show = |r: &Reply| {
+        format!(
+            "{}{}",
+            r.status,
+            if r.body == a.body { " stale body" } else { "" }
+        )
+    };
+    judge(
+        stale(&within1) && stale(&within2) && past.status == 503,
+        format!(
+            "within window: {}, {}; past window: {}",
+            show(&within1),
+            show(&within2),
+            show(&past)
+        ),
+    )
+}
+
+fn request_no_cache_validates(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "reqnocache",
+        &["cache-control:max-age=60", "etag:\"n\""],
+        "cond=1",
+    );
+    c.get(&p)?;
+    let r = c.get_with(&p, &[("cache-control", "no-cache")])?;
+    let n = c.count(&p);
+    judge(
+        n == 2 && r.status == 200,
+        format!("status {}; origin requests {n} (want 2)", r.status),
+    )
+}
+
+fn cdn_cache_control(c: &Ctx) -> Result<Verdict> {
+    let p1 = c.path(
+        "cdncc",
+        &["cache-control:max-age=60", "cdn-cache-control:no-store"],
+        "",
+    );
+    let (_, _, n1) = c.twice(&p1)?;
+    let p2 = c.path(
+        "cdncc2",
+        &["cache-control:no-store", "cdn-cache-control:max-age=60"],
+        "",
+    );
+    let (_, _, n2) = c.twice(&p2)?;
+    judge(
+        n1 == 2 && n2 == 1,
+        format!("CDN no-store: origin {n1} (want 2); CDN max-age: origin {n2} (want 1)"),
+    )
+}
+
+fn errors_not_cached(c: &Ctx) -> Result<Verdict> {
+    let mut notes = Vec::new();
+    let mut ok = true;
+    for status in [500, 502, 503] {
+        let p = c.path("err", &[], &format!("status={status}"));
+        let (a, _, n) = c.twice(&p)?;
+        ok &= n == 2 && a.status == status;
+        notes.push(format!("{status}: origin {n}"));
+    }
+    judge(ok, notes.join("; "))
+}
+
+fn range_safe(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("range", &["cache-control:max-age=60"], "size=100");
+    let full: Vec<u8> = (0..100).map(pattern).collect();
+    let check = |r: &Reply, from: usize, to: usize| -> bool {
+        match r.status {
+            200 => r.body.as_ref() == full.as_slice(),
+            206 => {
+                r.body.as_ref() == &full[from..=to]
+                    && r.header("content-range")
+                        .is_some_and(|v| v == format!("bytes {from}-{to}/100"))
+            }
+            _ => false,
+        }
+    };
+    let r1 = c.get_with(&p, &[("range", "bytes=0-9")])?;
+    let r2 = c.get(&p)?;
+    let r3 = c.get_with(&p, &[("range", "bytes=10-19")])?;
+    let ok1 = check(&r1, 0, 9);
+    let ok2 = r2.status == 200 && r2.body.as_ref() == full.as_slice();
+    let ok3 = check(&r3, 10, 19);
+    judge(
+        ok1 && ok2 && ok3,
+        format!(
+            "range 0-9: {} {} bytes{}; plain GET: {} {} bytes{}; range 10-19: {} {} bytes{}; origin requests {}",
+            r1.status,
+            r1.body.len(),
+            if ok1 { "" } else { " WRONG" },
+            r2.status,
+            r2.body.len(),
+            if ok2 { "" } else { " WRONG" },
+            r3.status,
+            r3.body.len(),
+            if ok3 { "" } else { " WRONG" },
+            c.count(&p)
+        ),
+    )
+}
+
+fn stampede_coalesced(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("stampede", &["cache-control:max-age=60"], "delay=1000");
+    let answers: Vec<Result<Reply>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50).map(|_| s.spawn(|| c.get(&p))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))
+            })
+            .collect()
+    });
+    let ok: Vec<&Reply> = answers
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|r| r.status == 200)
+        .collect();
+    let same = ok.windows(2).all(|w| w[0].body == w[1].body);
+    let n = c.count(&p);
+    judge(
+        n == 1 && ok.len() == 50 && same,
+        format!(
+            "origin requests {n}; 200s {}/50; one body: {same}",
+            ok.len()
+        ),
+    )
+}
+
+fn oversized_body_intact(c: &Ctx) -> Result<Verdict> {
+    let size = 3 * 1024 * 1024 + 7;
+    let p = c.path(
+        "big",
+        &["cache-control:max-age=60"],
+        &format!("size={size}"),
+    );
+    let mut notes = Vec::new();
+    let mut ok = true;
+    for _ in 0..2 {
+        let r = c.get(&p)?;
+        let intact = r.status == 200
+            && r.body.len() == size
+            && r.body.iter().enumerate().all(|(i, b)| *b == pattern(i));
+        ok &= intact;
+        notes.push(format!(
+            "{} {} bytes{}",
+            r.status,
+            r.body.len(),
+            if intact { "" } else { " CORRUPT" }
+        ));
+    }
+    notes.push(format!("origin requests {}", c.count(&p)));
+    judge(ok, notes.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(http_date(t), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn case_ids_are_unique() {
+        let cases = all();
+        let mut ids: Vec<_> = cases.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), cases.len());
+    }
+}
