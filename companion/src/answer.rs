@@ -1,11 +1,12 @@
 //! What the companion answers the filter ([`Answer`]: status, headers with
 //! `x-hzcache-outcome`, body) and how each source of an answer becomes one: a stored entry
 //! (`HIT`, `STALE`, `REVALIDATED`, with `age`), a `body`-mode value, an origin response
-//! (`MISS`), and the 304 a conditional client gets instead when its validator matches. Pure:
-//! the caller says what was found and when; nothing here counts metrics or reads a clock.
+//! (`MISS`), the 304 a conditional client gets instead when its validator matches, and the
+//! 206 or 416 a `Range` request gets from a stored 200 ([`range`](crate::range)). Pure: the
+//! caller says what was found and when; nothing here counts metrics or reads a clock.
 
 use bytes::Bytes;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use hyper::StatusCode;
 
 use crate::entry::{header_map, Entry};
@@ -13,6 +14,7 @@ use crate::fetch_request::FetchRequest;
 use crate::freshness::{self, current_age, not_modified};
 use crate::hazelcast::Value;
 use crate::headers::strip_for_client_in_place;
+use crate::range::{if_range_allows, parse_range, RangeAnswer};
 
 pub const OUTCOME: &str = "x-hzcache-outcome";
 
@@ -100,12 +102,69 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, label: &'static str, now_
         return not_modified_answer("hit", &headers, Some(age), label);
     }
     let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
+    let range = range_of(req, entry, &headers, now_ms);
     strip_for_client_in_place(&mut headers);
     headers.insert("age", HeaderValue::from(age));
     headers.insert("x-cache", HeaderValue::from_static(label));
-    // For HEAD the body still goes to the filter: Envoy's local reply for a HEAD request sets
-    // Content-Length from it and sends no body (docs/callout-protocol.md).
-    Answer::outcome("hit", status, headers, entry.body.clone())
+    let len = entry.body.len() as u64;
+    match range {
+        // For HEAD the body still goes to the filter: Envoy's local reply for a HEAD request
+        // sets Content-Length from it and sends no body (docs/callout-protocol.md).
+        RangeAnswer::Whole => Answer::outcome("hit", status, headers, entry.body.clone()),
+        RangeAnswer::Partial { first, last } => {
+            // Envoy sets Content-Length from the body of the local reply: the slice's length.
+            headers.insert(
+                CONTENT_RANGE,
+                content_range(format!("bytes {first}-{last}/{len}")),
+            );
+            // `parse_range` keeps `first ≤ last < len` = body length, so the slice is in bounds.
+            let body = entry.body.slice(first as usize..=last as usize);
+            Answer::outcome("hit", StatusCode::PARTIAL_CONTENT, headers, body)
+        }
+        RangeAnswer::Unsatisfiable => {
+            // RFC 9110 §15.5.17: the current length, and none of the representation's own
+            // content fields (there is no content).
+            let mut h = HeaderMap::new();
+            for name in [
+                "date",
+                "etag",
+                "last-modified",
+                "cache-control",
+                "expires",
+                "vary",
+            ] {
+                for v in headers.get_all(name) {
+                    h.append(name, v.clone());
+                }
+            }
+            h.insert(CONTENT_RANGE, content_range(format!("bytes */{len}")));
+            h.insert("age", HeaderValue::from(age));
+            h.insert("x-cache", HeaderValue::from_static(label));
+            Answer::outcome("hit", StatusCode::RANGE_NOT_SATISFIABLE, h, Bytes::new())
+        }
+    }
+}
+
+/// A `Content-Range` value; built from digits and ASCII only, so it is always a valid field.
+fn content_range(v: String) -> HeaderValue {
+    HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("bytes */0"))
+}
+
+/// What a request's `Range` asks of a stored entry (`stored`: its headers): a range is served
+/// only for GET (RFC 9110 §14.2: Range is ignored for other methods, HEAD included), only from
+/// a 200, only with one `Range` line, and only when `If-Range` (if sent) holds.
+fn range_of(req: &FetchRequest, entry: &Entry, stored: &HeaderMap, now_ms: i64) -> RangeAnswer {
+    if req.method != "GET" || entry.status != 200 {
+        return RangeAnswer::Whole;
+    }
+    let mut lines = req.client_headers.get_all(RANGE).iter();
+    let (Some(value), None) = (lines.next(), lines.next()) else {
+        return RangeAnswer::Whole;
+    };
+    if !if_range_allows(&req.client_headers, stored, now_ms.div_euclid(1000)) {
+        return RangeAnswer::Whole;
+    }
+    parse_range(value.as_bytes(), entry.body.len() as u64)
 }
 
 /// The client answer for a response fetched now (`MISS`): the origin's headers as relayed to a
@@ -209,6 +268,74 @@ mod tests {
             entry_answer(&req, &entry(10_000, 60), "HIT", 10_000).status,
             StatusCode::OK
         );
+    }
+
+    fn with_range(method: &'static str, extra: &[(&'static str, &'static str)]) -> Answer {
+        let mut req = request(Mode::Envelope, extra);
+        req.method = method.into();
+        entry_answer(&req, &entry(10_000, 60), "HIT", 10_000)
+    }
+
+    #[test]
+    fn a_single_range_on_a_stored_200_gets_a_206_with_the_slice() {
+        let a = with_range("GET", &[("range", "bytes=1-3")]);
+        assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(a.body, "ell");
+        assert_eq!(a.headers["content-range"], "bytes 1-3/5");
+        assert_eq!(a.headers["etag"], "\"v\"");
+        assert_eq!(a.headers["content-type"], "text/plain");
+        assert_eq!(
+            (a.headers["x-cache"].as_bytes(), a.headers["age"].as_bytes()),
+            (&b"HIT"[..], &b"2"[..])
+        );
+        assert_eq!(with_range("GET", &[("range", "bytes=-2")]).body, "lo");
+        let a = with_range("GET", &[("range", "bytes=3-"), ("if-range", "\"v\"")]);
+        assert_eq!(
+            (a.status, a.body.as_ref()),
+            (StatusCode::PARTIAL_CONTENT, &b"lo"[..])
+        );
+    }
+
+    #[test]
+    fn an_unsatisfiable_range_gets_a_416_with_the_length() {
+        let a = with_range("GET", &[("range", "bytes=5-")]);
+        assert_eq!(a.status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(a.headers["content-range"], "bytes */5");
+        assert!(a.body.is_empty() && !a.headers.contains_key("content-type"));
+        assert_eq!(a.headers["etag"], "\"v\"");
+    }
+
+    #[test]
+    fn ranges_are_ignored_for_head_multiple_ranges_a_false_if_range_and_non_200s() {
+        for (method, extra) in [
+            ("HEAD", vec![("range", "bytes=0-1")]),
+            ("GET", vec![("range", "bytes=0-1,3-4")]),
+            ("GET", vec![("range", "bytes=4-1")]),
+            (
+                "GET",
+                vec![("range", "bytes=0-1"), ("if-range", "\"other\"")],
+            ),
+        ] {
+            let a = with_range(method, &extra);
+            assert_eq!(
+                (a.status, a.body.as_ref()),
+                (StatusCode::OK, &b"hello"[..]),
+                "{method} {extra:?}"
+            );
+            assert!(!a.headers.contains_key("content-range"));
+        }
+        let mut e = entry(10_000, 60);
+        e.status = 404;
+        let a = entry_answer(
+            &request(Mode::Envelope, &[("range", "bytes=0-1")]),
+            &e,
+            "HIT",
+            10_000,
+        );
+        assert_eq!((a.status, a.body.len()), (StatusCode::NOT_FOUND, 5));
+        // A matching conditional request still gets its 304 first (RFC 9110 §13.2.2).
+        let a = with_range("GET", &[("range", "bytes=0-1"), ("if-none-match", "\"v\"")]);
+        assert_eq!(a.status, StatusCode::NOT_MODIFIED);
     }
 
     #[test]

@@ -7,7 +7,14 @@
 //! - **revalidate**: a stale entry (or a client's `no-cache`) is validated with a conditional
 //!   origin GET; a 304 refreshes it; an origin failure within stale-if-error serves it;
 //! - **miss**: one origin fetch per key ([`coalesce`](crate::coalesce): locally and across
-//!   the fleet), then **store** ([`store`](crate::store)) and answer.
+//!   the fleet), then **store** ([`store`](crate::store)) and answer;
+//! - **too large**: a body over `--max-entry-bytes` is answered `pass` (the filter sends the
+//!   request upstream, so the client gets it whole) and remembered with a too-large marker
+//!   under the key for `--too-large-ttl-secs`; a lookup that finds the marker passes at once,
+//!   so later requests cost the origin one fetch, not two.
+//!
+//! A stored 200 answers a single byte `Range` itself (206 or 416, [`range`](crate::range));
+//! a miss always answers the whole response, which is what is stored.
 //!
 //! Every failure of ours becomes `x-hzcache-outcome: error`, on which the filter fails open.
 //! The parts: the request (`fetch_request`), the answers (`answer`), variants (`vary`),
@@ -23,10 +30,10 @@ use tracing::Instrument;
 use crate::answer::{body_value_answer, entry_answer, origin_answer, Answer};
 use crate::coalesce::{flight_key, Claim, Done, Inflight, Marker, Role, Waited, INFLIGHT_MAP};
 use crate::config::Config;
-use crate::entry::{header_map, header_pairs, Entry, VaryIndex};
+use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
 use crate::fetch_request::{FetchRequest, Mode};
 use crate::freshness::{self, reuse, Decision, Freshness, RequestRules, Reuse, Times};
-use crate::hazelcast::{Client, HazelcastError, Map, Value};
+use crate::hazelcast::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
 use crate::metrics::{ErrorKind, Event, Metrics, Outcome};
 use crate::origin::{OriginClient, OriginError, OriginResponse};
@@ -65,6 +72,22 @@ enum Found {
     /// A `body`-mode value, ready to serve (no metadata: Hazelcast's TTL is its freshness).
     Body(Answer),
     Entry(Entry),
+    /// A too-large marker this companion's entry limit does not fit: pass without fetching.
+    TooLarge,
+}
+
+/// The answer for a key known to be too large to store.
+fn too_large() -> Answer {
+    Answer::pass("too-large")
+}
+
+/// How a fetch that ended with `answer` (a stored one, or a pass) ended for its waiters.
+fn done_of(answer: &Answer) -> Done {
+    if answer.outcome_name() == "pass" {
+        Done::Pass
+    } else {
+        Done::Stored
+    }
 }
 
 /// A stored entry being revalidated, and whether it may answer if the origin fails.
@@ -122,6 +145,8 @@ impl Cache {
         };
         let now = now_ms();
         let (stale, overwrite, index) = match found {
+            // The filter's own upstream request answers, a fresh one: no-cache is satisfied.
+            Found::TooLarge => return self.known_too_large(),
             Found::Body(answer) if !rules.revalidate => {
                 self.metrics.outcome(Outcome::Hit);
                 return answer;
@@ -169,7 +194,19 @@ impl Cache {
         a
     }
 
+    fn known_too_large(&self) -> Answer {
+        self.metrics.event(Event::TooLargeKnown);
+        self.metrics.outcome(Outcome::Pass);
+        too_large()
+    }
+
     fn count_served(&self, a: &Answer, outcome: Outcome) {
+        if matches!(
+            a.status,
+            StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE
+        ) {
+            self.metrics.event(Event::RangeAnswered);
+        }
         self.metrics
             .outcome(if a.status == StatusCode::NOT_MODIFIED {
                 Outcome::NotModified
@@ -197,6 +234,19 @@ impl Cache {
             (Mode::Envelope, Some(Value::Bytes(b))) => b,
             (Mode::Envelope, Some(_)) => return Ok(Found::Nothing { index: None }),
         };
+        match TooLarge::decode(&b) {
+            // A companion with a larger limit than the one that marked the key fetches (and
+            // overwrites the marker if the body fits).
+            Ok(Some(m)) if m.at_least > self.config.max_entry_bytes as u64 => {
+                return Ok(Found::TooLarge)
+            }
+            Ok(Some(_)) => return Ok(Found::Nothing { index: None }),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored too-large marker does not decode; refetching");
+                return Ok(Found::Nothing { index: None });
+            }
+            Ok(None) => {}
+        }
         match decode_primary(&b) {
             (Some(entry), _) => Ok(Found::Entry(entry)),
             (None, Some(index)) => {
@@ -299,6 +349,8 @@ impl Cache {
                 self.metrics.outcome(Outcome::Hit);
                 Some(a)
             }
+            // Marked by whoever fetched meanwhile: passing costs the origin one request.
+            Found::TooLarge => Some(self.known_too_large()),
             _ => None,
         }
     }
@@ -324,7 +376,10 @@ impl Cache {
             Claim::Held => {
                 // Another companion may have finished between our lookup and taking the marker.
                 let answer = match self.fresh_hit(req, since).await {
-                    Some(a) => (a, Done::Stored),
+                    Some(a) => {
+                        let done = done_of(&a);
+                        (a, done)
+                    }
                     None => self.fetch_origin(req, stale, overwrite, index).await,
                 };
                 marker.release().await;
@@ -334,12 +389,16 @@ impl Cache {
             Claim::Elsewhere => {
                 self.metrics.event(Event::CoalescedRemote);
                 match marker.wait_for_holder(|| self.fresh_hit(req, since)).await {
-                    Waited::Found(a) => return (a, Done::Stored),
+                    Waited::Found(a) => {
+                        let done = done_of(&a);
+                        return (a, done);
+                    }
                     Waited::TimedOut => self.metrics.event(Event::CoalesceTimeout),
                     Waited::Released => {}
                 }
                 if let Some(a) = self.fresh_hit(req, since).await {
-                    return (a, Done::Stored);
+                    let done = done_of(&a);
+                    return (a, done);
                 }
                 self.fetch_origin(req, stale, overwrite, index).await
             }
@@ -426,11 +485,16 @@ impl Cache {
                 return self.stale_if_error(req, stale, times.response_ms);
             }
             Ok(r) => r,
-            Err(OriginError::TooLarge(limit)) => {
-                tracing::debug!(limit, "origin body over the entry limit; passing");
+            Err(OriginError::TooLarge { limit, at_least }) => {
+                tracing::debug!(limit, at_least, "origin body over the entry limit; passing");
                 self.metrics.error(ErrorKind::TooLarge);
                 self.metrics.outcome(Outcome::Pass);
-                return (Answer::pass("too-large"), Done::Pass);
+                let over_variants =
+                    index.is_some() || stale.as_ref().is_some_and(|s| !s.entry.vary.is_empty());
+                if overwrite && !over_variants {
+                    self.mark_too_large(req, at_least, times.response_ms).await;
+                }
+                return (too_large(), Done::Pass);
             }
             Err(e) => {
                 self.metrics.error(match e {
@@ -458,6 +522,33 @@ impl Cache {
         }
         self.fresh_response(req, resp, times, overwrite, index)
             .await
+    }
+
+    /// Records under the request's key that its body is too large to store, for
+    /// `--too-large-ttl-secs`, so the next lookups pass without fetching. Only in envelope maps
+    /// (a `body`-mode map holds plain values an application may read) and never over a variant
+    /// index (that would orphan the variants that do fit). Best effort: without the marker
+    /// the next request just fetches and passes again.
+    async fn mark_too_large(&self, req: &FetchRequest, at_least: u64, now: i64) {
+        let ttl = self.config.too_large_ttl;
+        if req.mode != Mode::Envelope || ttl.is_zero() {
+            return;
+        }
+        let marker = TooLarge {
+            marked_at_ms: now,
+            at_least,
+        };
+        let map = self.hazelcast.map(&req.map);
+        match map
+            .set(&req.key, &Value::Bytes(marker.encode()), Ttl::After(ttl))
+            .await
+        {
+            Ok(()) => self.metrics.event(Event::TooLargeMarked),
+            Err(e) => {
+                self.metrics.error(ErrorKind::Store);
+                tracing::warn!(error = %e, "could not store the too-large marker");
+            }
+        }
     }
 
     fn stale_if_error(&self, req: &FetchRequest, stale: Option<Stale>, now: i64) -> (Answer, Done) {

@@ -21,6 +21,10 @@ pub struct Config {
     /// Largest response body the companion stores (and relays); a larger one is passed through
     /// by the filter instead, never truncated.
     pub max_entry_bytes: usize,
+    /// How long a key whose body was over `max_entry_bytes` is remembered as too large (a
+    /// marker in its map), so later requests pass at once instead of fetching twice; zero:
+    /// never remembered.
+    pub too_large_ttl: Duration,
     /// Bearer token of the purge API; `None`: the API is off.
     pub admin_token: Option<String>,
 }
@@ -51,6 +55,13 @@ fn err(setting: &str, problem: impl Into<String>) -> ConfigError {
 /// cache entry is one Hazelcast value that must fit comfortably in a member's heap.
 pub const MAX_ENTRY_BYTES_CEILING: usize = 64 * 1024 * 1024;
 
+/// Default of `--too-large-ttl-secs`: five minutes of one origin fetch per request instead of
+/// two, while a response that shrinks back under the limit is cached again soon enough.
+pub const DEFAULT_TOO_LARGE_TTL_SECS: u64 = 300;
+/// Ceiling of `--too-large-ttl-secs`: a day. The marker only ever costs caching, never
+/// correctness, but a longer memory of "too large" is more likely a mistake than a plan.
+pub const MAX_TOO_LARGE_TTL_SECS: u64 = 86_400;
+
 pub const USAGE: &str = "\
 hzcache-companion: the Hazelcast side of the hzcache Envoy filter
 
@@ -62,6 +73,7 @@ Options (each also read from the environment variable shown):
                                                             default none (misses fail open)
   --origin-timeout-ms N         HZCACHE_ORIGIN_TIMEOUT_MS   default 10000
   --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
+  --too-large-ttl-secs N        HZCACHE_TOO_LARGE_TTL_SECS  default 300 (0: off)
   --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
   --admin-token TOKEN           HZCACHE_ADMIN_TOKEN         default none (purge API off)
                                 (16 to 256 visible ASCII characters)
@@ -78,13 +90,14 @@ impl Config {
         S: Into<String>,
     {
         let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        const FLAGS: [(&str, &str); 8] = [
+        const FLAGS: [(&str, &str); 9] = [
             ("--listen", "HZCACHE_LISTEN"),
             ("--hazelcast", "HZCACHE_HAZELCAST"),
             ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
             ("--origin", "HZCACHE_ORIGINS"),
             ("--origin-timeout-ms", "HZCACHE_ORIGIN_TIMEOUT_MS"),
             ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
+            ("--too-large-ttl-secs", "HZCACHE_TOO_LARGE_TTL_SECS"),
             ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
             ("--admin-token", "HZCACHE_ADMIN_TOKEN"),
         ];
@@ -186,6 +199,15 @@ impl Config {
             Some(v) => number("--max-entry-bytes", &v, 0, MAX_ENTRY_BYTES_CEILING as u64)? as usize,
             None => 1024 * 1024,
         };
+        let too_large_ttl = match one("--too-large-ttl-secs") {
+            Some(v) => Duration::from_secs(number(
+                "--too-large-ttl-secs",
+                &v,
+                0,
+                MAX_TOO_LARGE_TTL_SECS,
+            )?),
+            None => Duration::from_secs(DEFAULT_TOO_LARGE_TTL_SECS),
+        };
         let admin_token = match one("--admin-token") {
             None => None,
             // A short token can be guessed; a long one is a pasting mistake.
@@ -205,6 +227,7 @@ impl Config {
             origins,
             origin_timeout,
             max_entry_bytes,
+            too_large_ttl,
             admin_token,
         })
     }
@@ -219,13 +242,14 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nhazelcast-timeout-ms={}\nadmin-api={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\ntoo-large-ttl-secs={}\nhazelcast-timeout-ms={}\nadmin-api={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
             origins.join(","),
             self.origin_timeout.as_millis(),
             self.max_entry_bytes,
+            self.too_large_ttl.as_secs(),
             self.hazelcast.invocation_timeout.as_millis(),
             if self.admin_token.is_some() { "on" } else { "off" },
         )
@@ -279,6 +303,9 @@ mod tests {
         assert_eq!(c.hazelcast.addresses, vec!["127.0.0.1:5701"]);
         assert!(c.origins.is_empty());
         assert_eq!(c.max_entry_bytes, 1024 * 1024);
+        assert_eq!(c.too_large_ttl, Duration::from_secs(300));
+        let off = parse(&["--too-large-ttl-secs", "0"]).unwrap();
+        assert_eq!(off.too_large_ttl, Duration::ZERO);
     }
 
     #[test]
@@ -327,6 +354,8 @@ mod tests {
             (&["--max-entry-bytes", "-1"], "--max-entry-bytes"),
             (&["--max-entry-bytes", "999999999999"], "--max-entry-bytes"),
             (&["--origin-timeout-ms", "0"], "--origin-timeout-ms"),
+            (&["--too-large-ttl-secs", "86401"], "--too-large-ttl-secs"),
+            (&["--too-large-ttl-secs", "x"], "--too-large-ttl-secs"),
             (&["--cluster-name", ""], "--cluster-name"),
             (&["--listen"], "--listen"),
             (&["--bogus", "1"], "--bogus"),

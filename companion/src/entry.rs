@@ -25,6 +25,13 @@
 //!
 //! Variant index layout (`HZCV`, version 1): u64 generation id, u16 name count, then per name
 //! u16 length and name (sorted, lower-case). Variants live under `vary::variant_key`.
+//!
+//! Too-large marker layout (`HZCT`, version 1), stored under the primary key of a response
+//! whose body was over the entry limit: i64 marked_at (Unix ms), u64 at_least (the body has at
+//! least this many bytes: the declared `Content-Length`, or one past the limit where reading
+//! stopped). 21 bytes, exactly. Its magic differs from the entry's and the index's, so no
+//! decoder takes one for another; a companion that predates it reads it as an undecodable
+//! value, i.e. a miss.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
@@ -33,6 +40,7 @@ use crate::freshness::Freshness;
 
 const MAGIC: &[u8; 4] = b"HZCE";
 const INDEX_MAGIC: &[u8; 4] = b"HZCV";
+const TOO_LARGE_MAGIC: &[u8; 4] = b"HZCT";
 const VERSION: u8 = 2;
 /// Response headers beyond this many are a sign of a broken or hostile origin; refuse to store.
 pub const MAX_HEADERS: usize = 512;
@@ -262,6 +270,50 @@ impl VaryIndex {
     }
 }
 
+/// The marker stored under a key whose response body was too large to store: later lookups
+/// pass at once (one origin request, by the filter) instead of fetching and passing (two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    pub marked_at_ms: i64,
+    /// The body is at least this many bytes. A companion with a larger entry limit ignores
+    /// the marker and fetches (its own limit may fit the body).
+    pub at_least: u64,
+}
+
+impl TooLarge {
+    pub const LEN: usize = 4 + 1 + 8 + 8;
+
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(Self::LEN);
+        out.put_slice(TOO_LARGE_MAGIC);
+        out.put_u8(1);
+        out.put_i64(self.marked_at_ms);
+        out.put_u64(self.at_least);
+        out.freeze()
+    }
+
+    /// `Ok(None)` when the value is not a marker at all (an entry, an index).
+    pub fn decode(bytes: &Bytes) -> Result<Option<TooLarge>, EntryError> {
+        if !bytes.starts_with(TOO_LARGE_MAGIC) {
+            return Ok(None);
+        }
+        let mut r = Reader { buf: bytes, pos: 4 };
+        let version = r.u8()?;
+        if version != 1 {
+            return Err(EntryError::UnknownVersion(version));
+        }
+        let marked_at_ms = r.u64()? as i64;
+        let at_least = r.u64()?;
+        if r.pos != bytes.len() {
+            return Err(EntryError::TrailingBytes);
+        }
+        Ok(Some(TooLarge {
+            marked_at_ms,
+            at_least,
+        }))
+    }
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -488,13 +540,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_too_large_marker_round_trips_and_is_never_taken_for_an_entry_or_index() {
+        let m = TooLarge {
+            marked_at_ms: 1_700_000_000_123,
+            at_least: 3 * 1024 * 1024,
+        };
+        let b = m.encode();
+        assert_eq!(b.len(), TooLarge::LEN);
+        assert_eq!(TooLarge::decode(&b).unwrap(), Some(m));
+        assert_eq!(Entry::decode(&b), Err(EntryError::NotAnEnvelope));
+        assert_eq!(VaryIndex::decode(&b).unwrap(), None);
+        assert_eq!(TooLarge::decode(&sample().encode().unwrap()).unwrap(), None);
+        let index = VaryIndex {
+            id: 1,
+            names: vec!["accept".into()],
+        };
+        assert_eq!(TooLarge::decode(&index.encode().unwrap()).unwrap(), None);
+        for cut in 4..b.len() {
+            assert!(TooLarge::decode(&b.slice(0..cut)).is_err(), "cut at {cut}");
+        }
+        let mut long = b.to_vec();
+        long.push(0);
+        assert_eq!(
+            TooLarge::decode(&Bytes::from(long)),
+            Err(EntryError::TrailingBytes)
+        );
+        let mut v2 = b.to_vec();
+        v2[4] = 2;
+        assert_eq!(
+            TooLarge::decode(&Bytes::from(v2)),
+            Err(EntryError::UnknownVersion(2))
+        );
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256)) {
-            for prefix in [&b"HZCE\x01"[..], b"HZCE\x02", b"HZCV\x01", b""] {
+            for prefix in [&b"HZCE\x01"[..], b"HZCE\x02", b"HZCV\x01", b"HZCT\x01", b""] {
                 let mut v = prefix.to_vec();
                 v.extend_from_slice(&data);
                 let _ = Entry::decode(&Bytes::from(v.clone()));
+                let _ = TooLarge::decode(&Bytes::from(v.clone()));
                 let _ = VaryIndex::decode(&Bytes::from(v));
             }
         }

@@ -58,7 +58,8 @@ pub fn strip_for_origin(client: &HeaderMap) -> HeaderMap {
             || n == "content-length"
             || n == "expect"
             // The cache asks for the whole response and answers the client's conditional
-            // and range requests itself (or ignores Range: a 200 is always a valid answer).
+            // and range requests itself (a single byte range from a stored 200, `range.rs`;
+            // otherwise the whole 200, always a valid answer to Range).
             || CONDITIONAL.contains(&n)
     })
 }

@@ -15,6 +15,7 @@
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
 //! - `metrics`: Prometheus counters and histograms for `/metrics`.
 //! - `purge`: the admin API (bearer token) that purges by key, prefix or tag.
+//! - `range`: single byte ranges (`Range`, `If-Range`) served from a stored 200.
 //! - `origin`: the bounded origin fetch.
 //! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
 
@@ -30,6 +31,7 @@ pub mod headers;
 pub mod metrics;
 pub mod origin;
 pub mod purge;
+pub mod range;
 pub mod server;
 pub mod store;
 pub mod vary;

@@ -98,10 +98,16 @@ pub enum Event {
     Purged,
     /// Responses fetched but not stored (not cacheable).
     NotStored,
+    /// Range requests answered from a stored 200 with a 206 or a 416.
+    RangeAnswered,
+    /// Too-large markers written (a body over the entry limit).
+    TooLargeMarked,
+    /// Requests passed at once because a too-large marker was found (no origin fetch here).
+    TooLargeKnown,
 }
 
 impl Event {
-    const ALL: [Event; 8] = [
+    const ALL: [Event; 11] = [
         Event::CoalescedLocal,
         Event::CoalescedRemote,
         Event::CoalesceTimeout,
@@ -110,6 +116,9 @@ impl Event {
         Event::Invalidation,
         Event::Purged,
         Event::NotStored,
+        Event::RangeAnswered,
+        Event::TooLargeMarked,
+        Event::TooLargeKnown,
     ];
     fn name(self) -> (&'static str, &'static str) {
         match self {
@@ -121,6 +130,9 @@ impl Event {
             Event::Invalidation => ("hzcache_invalidations_total", ""),
             Event::Purged => ("hzcache_purged_entries_total", ""),
             Event::NotStored => ("hzcache_not_stored_total", ""),
+            Event::RangeAnswered => ("hzcache_range_answers_total", ""),
+            Event::TooLargeMarked => ("hzcache_too_large_marks_total", ""),
+            Event::TooLargeKnown => ("hzcache_too_large_passes_total", ""),
         }
     }
 }

@@ -23,8 +23,10 @@ pub enum OriginError {
     Failed(String),
     #[error("origin did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("origin body exceeds {0} bytes")]
-    TooLarge(usize),
+    /// The body has `at_least` bytes, over the `limit`: the declared `Content-Length` (then
+    /// no byte of the body was read), or what was read when the limit was crossed.
+    #[error("origin body exceeds {limit} bytes (at least {at_least})")]
+    TooLarge { limit: usize, at_least: u64 },
 }
 
 pub struct OriginResponse {
@@ -87,8 +89,13 @@ impl OriginClient {
                 .get(CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > max_body as u64) {
-                return Err(OriginError::TooLarge(max_body));
+            // A declared length over the limit is refused before any byte of the body is read
+            // (the connection is dropped with the body, not drained).
+            if let Some(n) = declared.filter(|n| *n > max_body as u64) {
+                return Err(OriginError::TooLarge {
+                    limit: max_body,
+                    at_least: n,
+                });
             }
             let mut buf =
                 BytesMut::with_capacity(declared.unwrap_or(0).min(max_body as u64) as usize);
@@ -96,7 +103,10 @@ impl OriginClient {
                 let frame = frame.map_err(|e| OriginError::Failed(error_chain(&e)))?;
                 if let Ok(data) = frame.into_data() {
                     if buf.len() + data.len() > max_body {
-                        return Err(OriginError::TooLarge(max_body));
+                        return Err(OriginError::TooLarge {
+                            limit: max_body,
+                            at_least: (buf.len() + data.len()) as u64,
+                        });
                     }
                     buf.extend_from_slice(&data);
                 }

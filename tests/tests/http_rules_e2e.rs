@@ -1,6 +1,7 @@
 //! RFC 9111 storage rules end to end (client → Envoy → filter → companion → Hazelcast →
 //! origin): what is stored and shared and what never is, Age, Vary, HEAD from a GET entry,
-//! the targeted fields, oversized bodies, and bad input. One fleet is shared by every test of
+//! the targeted fields, oversized bodies (and their too-large marker), byte ranges served from
+//! stored entries, and bad input. One fleet is shared by every test of
 //! this file; each test uses its own paths, so the answers the origin gives differ by query.
 
 use std::sync::OnceLock;
@@ -11,6 +12,8 @@ use hzcache_e2e::{get, get_with, unique, Reply};
 
 /// Entries over 64 KiB are passed through (the companion's --max-entry-bytes).
 const MAX_ENTRY: usize = 65_536;
+/// The purge API's token on this file's companion.
+const TOKEN: &str = "rules-admin-token-0123456789";
 
 fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
@@ -19,7 +22,12 @@ fn fleet() -> &'static Fleet {
             Fleet::single_with_rules(
                 programmable_origin().expect("origin"),
                 opt_in_rules(),
-                &["--max-entry-bytes", &MAX_ENTRY.to_string()],
+                &[
+                    "--max-entry-bytes",
+                    &MAX_ENTRY.to_string(),
+                    "--admin-token",
+                    TOKEN,
+                ],
             )
             .expect("fleet")
         })
@@ -339,4 +347,184 @@ fn last_modified_gives_a_heuristic_lifetime_only_where_a_rule_asks_for_it() {
     let (_, b) = twice(&p);
     assert_eq!(b.cache(), "MISS");
     assert_eq!(f.origin.count(&p), 2);
+}
+
+/// Bytes `range` of the programmable origin's `size=N` body.
+fn pattern(range: std::ops::Range<usize>) -> Vec<u8> {
+    range.map(|i| b"0123456789abcdef"[i % 16]).collect()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn a_range_on_a_hit_gets_a_206_with_the_slice_and_a_miss_gets_the_whole_200() {
+    let f = fleet();
+    let p = path(
+        "range",
+        &["cache-control:max-age=60", "etag:\"r1\""],
+        "size=100",
+    );
+    let url = f.url(&p);
+    let miss = get_with(&url, &[("range", "bytes=0-9")]).unwrap();
+    assert_eq!(
+        (miss.status, miss.cache(), miss.body.len()),
+        (200, "MISS", 100),
+        "a miss answers (and stores) the whole response"
+    );
+    assert_eq!(miss.header("content-range"), None);
+    for (range, first, last) in [
+        ("bytes=10-19", 10, 19),
+        ("bytes=90-", 90, 99),
+        ("bytes=-5", 95, 99),
+        ("bytes=95-100000", 95, 99),
+        ("bytes=0-0", 0, 0),
+    ] {
+        let r = get_with(&url, &[("range", range)]).unwrap();
+        assert_eq!((r.status, r.cache()), (206, "HIT"), "{range}");
+        let content_range = format!("bytes {first}-{last}/100");
+        assert_eq!(
+            r.header("content-range"),
+            Some(content_range.as_str()),
+            "{range}"
+        );
+        let length = (last - first + 1).to_string();
+        assert_eq!(r.header("content-length"), Some(length.as_str()), "{range}");
+        assert_eq!(r.body, pattern(first..last + 1), "{range}");
+        assert_eq!(r.header("etag"), Some("\"r1\""));
+        assert_eq!(r.header("content-type"), miss.header("content-type"));
+        assert!(r.header("age").is_some());
+    }
+    // If-Range with the stored strong ETag: the range is served.
+    let r = get_with(&url, &[("range", "bytes=20-29"), ("if-range", "\"r1\"")]).unwrap();
+    assert_eq!(
+        (r.status, r.body.as_ref()),
+        (206, pattern(20..30).as_slice())
+    );
+    // A plain GET still gets the whole entry.
+    let whole = get(&url).unwrap();
+    assert_eq!(
+        (whole.status, whole.cache(), whole.body.len()),
+        (200, "HIT", 100)
+    );
+    assert_eq!(f.origin.count(&p), 1, "ranges never reach the origin");
+}
+
+#[test]
+fn if_range_mismatch_multiple_ranges_bad_ranges_and_head_get_the_whole_200() {
+    let f = fleet();
+    let modified = format!("last-modified:{}", format_http_date(unix_now() - 3600));
+    let p = path(
+        "rangewhole",
+        &["cache-control:max-age=60", "etag:\"r2\"", &modified],
+        "size=100",
+    );
+    let url = f.url(&p);
+    assert_eq!(get(&url).unwrap().cache(), "MISS");
+    let last_modified = &modified["last-modified:".len()..];
+    for headers in [
+        vec![("range", "bytes=0-9"), ("if-range", "\"other\"")],
+        vec![("range", "bytes=0-9"), ("if-range", "W/\"r2\"")],
+        vec![
+            ("range", "bytes=0-9"),
+            ("if-range", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ],
+        vec![("range", "bytes=0-9,20-29")],
+        vec![("range", "bytes=9-0")],
+        vec![("range", "items=0-9")],
+        vec![("range", "bytes=0-9x")],
+    ] {
+        let r = get_with(&url, &headers).unwrap();
+        assert_eq!(
+            (r.status, r.cache(), r.body.len()),
+            (200, "HIT", 100),
+            "{headers:?}"
+        );
+        assert_eq!(r.header("content-range"), None, "{headers:?}");
+    }
+    // If-Range with the stored (strong: an hour before Date) Last-Modified: served.
+    let r = get_with(&url, &[("range", "bytes=0-9"), ("if-range", last_modified)]).unwrap();
+    assert_eq!(
+        (r.status, r.body.as_ref()),
+        (206, pattern(0..10).as_slice())
+    );
+    // HEAD ignores Range (RFC 9110 §14.2: only GET).
+    let h = send("HEAD", &url, &[("range", "bytes=0-9")], b"").unwrap();
+    assert_eq!((h.status, h.header("content-length")), (200, Some("100")));
+    assert_eq!(h.header("content-range"), None);
+    assert_eq!(f.origin.count(&p), 1);
+}
+
+#[test]
+fn an_unsatisfiable_range_on_a_hit_gets_a_416_with_the_length() {
+    let f = fleet();
+    let p = path("range416", &["cache-control:max-age=60"], "size=100");
+    let url = f.url(&p);
+    assert_eq!(get(&url).unwrap().cache(), "MISS");
+    for range in ["bytes=100-", "bytes=500-600", "bytes=-0"] {
+        let r = get_with(&url, &[("range", range)]).unwrap();
+        assert_eq!((r.status, r.cache()), (416, "HIT"), "{range}");
+        assert_eq!(r.header("content-range"), Some("bytes */100"), "{range}");
+        assert!(r.body.is_empty(), "{range}");
+    }
+    assert_eq!(f.origin.count(&p), 1);
+}
+
+#[test]
+fn an_oversized_body_is_fetched_once_per_request_after_the_first_until_purged() {
+    let f = fleet();
+    let size = MAX_ENTRY * 2 + 3;
+    let p = path(
+        "bigmark",
+        &["cache-control:max-age=60"],
+        &format!("size={size}"),
+    );
+    let url = f.url(&p);
+    let intact = |r: &Reply| r.status == 200 && r.cache().is_empty() && r.body == pattern(0..size);
+    let first = get(&url).unwrap();
+    assert!(
+        intact(&first),
+        "first: {} {} bytes",
+        first.status,
+        first.body.len()
+    );
+    assert_eq!(
+        f.origin.count(&p),
+        2,
+        "the companion's fetch, then the filter's"
+    );
+    for n in 1..=2 {
+        let r = get(&url).unwrap();
+        assert!(intact(&r), "again: {} {} bytes", r.status, r.body.len());
+        assert_eq!(
+            f.origin.count(&p),
+            2 + n,
+            "the marker saves the companion's fetch"
+        );
+    }
+    // Purging the key deletes the marker: the next request tries to store again.
+    let key = format!(
+        "127.0.0.1:{}{}",
+        f.node().envoy.port,
+        p.trim_end_matches('&')
+    );
+    let purge = f
+        .node()
+        .companion_url(&format!("/admin/purge?map=hzcache&key={}", q(&key)));
+    let auth = format!("Bearer {TOKEN}");
+    let r = send("POST", &purge, &[("authorization", &auth)], b"").unwrap();
+    assert_eq!((r.status, r.text().trim()), (200, "purged 1"));
+    assert!(intact(&get(&url).unwrap()));
+    assert_eq!(f.origin.count(&p), 6);
+    assert!(intact(&get(&url).unwrap()));
+    assert_eq!(f.origin.count(&p), 7);
+    let metrics = f.node().metrics();
+    assert!(
+        metrics.contains("hzcache_too_large_passes_total "),
+        "{metrics}"
+    );
 }
