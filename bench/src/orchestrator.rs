@@ -58,6 +58,9 @@ fn check_interrupted() -> Result<()> {
 enum Kind {
     Java,
     Rust,
+    /// Another build of this binary (`HZCACHE_BENCH_BASELINE`), run right after `Rust`: a
+    /// change and the build before it measured side by side against one member.
+    RustBaseline,
     Python,
 }
 
@@ -66,6 +69,7 @@ impl Kind {
         match self {
             Kind::Java => "java",
             Kind::Rust => "rust (hzcache)",
+            Kind::RustBaseline => "rust (baseline)",
             Kind::Python => "python",
         }
     }
@@ -106,6 +110,15 @@ fn parse(args: &Args) -> Result<Settings> {
             other => Err(anyhow!("unknown client '{other}' (java, rust, python)")),
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut clients = clients;
+    if baseline_exe().is_some() {
+        if let Some(i) = clients.iter().position(|k| *k == Kind::Rust) {
+            // `HZCACHE_BENCH_BASELINE_FIRST=1` runs the baseline before the build under test,
+            // so that alternating runs cancel any advantage of going first or second.
+            let first = std::env::var_os("HZCACHE_BENCH_BASELINE_FIRST").is_some_and(|v| v == "1");
+            clients.insert(if first { i } else { i + 1 }, Kind::RustBaseline);
+        }
+    }
     let ops = list("ops", "set,get")
         .iter()
         .map(|s| s.parse::<Op>())
@@ -129,6 +142,16 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
+}
+
+/// `HZCACHE_BENCH_BASELINE`: path of an `hzcache-bench` built from other code (e.g. the
+/// commit before a change, copied aside), whose Rust runner gets a row of its own, right after
+/// the build under test's. Same-run
+/// comparisons are the only ones this noisy, shared machine supports.
+fn baseline_exe() -> Option<PathBuf> {
+    std::env::var_os("HZCACHE_BENCH_BASELINE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
 }
 
 fn java() -> String {
@@ -442,8 +465,12 @@ pub fn run(args: Args) -> Result<()> {
                     s.keys.to_string(),
                 ];
                 let mut cmd = match kind {
-                    Kind::Rust => {
-                        let mut c = Command::new(&me);
+                    Kind::Rust | Kind::RustBaseline => {
+                        let exe = match kind {
+                            Kind::RustBaseline => baseline_exe().unwrap_or_else(|| me.clone()),
+                            _ => me.clone(),
+                        };
+                        let mut c = Command::new(exe);
                         c.arg("client");
                         c
                     }

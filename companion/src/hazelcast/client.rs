@@ -29,7 +29,7 @@ use super::listener::ListenerSpec;
 use super::listener_registry::{ListenerId, ListenerRegistry};
 use super::map::Map;
 use super::partition;
-use super::proto::{ClientMessage, ReaderLimits};
+use super::proto::{patch_request_ids, ClientMessage, ReaderLimits};
 use super::serialization::Data;
 use super::uuid::Uuid;
 
@@ -302,6 +302,21 @@ impl Client {
     /// Picks the connection for one attempt (§6.4) and counts it.
     fn pick(&self, pid: i32) -> Option<Arc<Connection>> {
         let state = self.state();
+        // The common case first, without building the lists below (two allocations per
+        // operation): a keyed request whose owner is known and connected goes to that
+        // connection, exactly what `cluster::route` decides for it. The round-robin `turn`
+        // now advances only for the requests that use it.
+        if pid >= 0 {
+            if let Some(conn) = state
+                .view
+                .owner(pid)
+                .and_then(|owner| state.connections.get(&owner))
+                .filter(|c| !c.is_closed())
+            {
+                conn.keyed_requests.fetch_add(1, Ordering::Relaxed);
+                return Some(conn.clone());
+            }
+        }
         let open: Vec<&Arc<Connection>> = state
             .connections
             .values()
@@ -346,7 +361,7 @@ impl Client {
     /// others live), retries continue within the deadline.
     pub(crate) async fn invoke(
         &self,
-        mut request: ClientMessage,
+        request: ClientMessage,
         target: Target<'_>,
         idempotent: bool,
     ) -> Result<ClientMessage, HazelcastError> {
@@ -360,11 +375,22 @@ impl Client {
                 Target::Any => -1,
             };
             let conn = self.pick(pid).ok_or(HazelcastError::NotConnected)?;
-            request.set_partition_id(pid);
             let id = conn.next_correlation_id();
-            request.set_correlation_id(id);
+            // Each attempt encodes `request` (kept untouched for a retry) into one wire buffer
+            // and patches the two ids in place; the connection takes that buffer as is. This
+            // replaced a clone of the frame list per attempt (in case of a retry) plus a copy
+            // of the initial frame per patched id, several allocations per operation
+            // (docs/benchmarks.md, "Hot-path work": mallocs per op counted before and after).
+            let mut wire = request.to_wire();
+            if !patch_request_ids(&mut wire, id, pid) {
+                // Encoders always write a full request header; this is a bug, not input.
+                return Err(HazelcastError::Protocol(format!(
+                    "request of type {:#08x} has no room for its header",
+                    request.message_type()
+                )));
+            }
 
-            let err = match conn.send(request.clone()) {
+            let err = match conn.send_wire(id, wire.freeze()) {
                 Err(e) => e,
                 Ok(rx) => match tokio::time::timeout_at(deadline.into(), rx).await {
                     Err(_) => {
@@ -1017,6 +1043,171 @@ mod tests {
         assert!(stats.members[0].keyed_requests >= 1);
         assert!(stats.keyed_not_to_owner >= 1);
         assert_eq!(client.owner_of("k"), None);
+        client.shutdown();
+    }
+
+    /// Polls `cond` until it holds or 10 s pass (readiness, not a fixed sleep).
+    async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_cluster_id_clears_the_view_and_listeners_come_back_on_the_new_cluster() {
+        use crate::hazelcast::codec::map_add_entry_listener as entry_codec;
+        use crate::hazelcast::codec::{Address, MemberInfo};
+        use crate::hazelcast::listener::{EntryEventKind, EntryEventKinds};
+        use std::sync::atomic::AtomicBool;
+
+        const OLD_MEMBER: Uuid = Uuid::from_u128(0x0a);
+        const NEW_MEMBER: Uuid = Uuid::from_u128(0x0b);
+        const OLD_CLUSTER: Uuid = Uuid::from_u128(0xc1);
+        const NEW_CLUSTER: Uuid = Uuid::from_u128(0xc2);
+        // The first cluster's view carries higher versions than the restarted one's: the new
+        // view is applied only if the old one was thrown away.
+        const OLD_VERSION: i32 = 5;
+        const NEW_VERSION: i32 = 1;
+
+        // Sessions before `restarted` are the old cluster, later ones the new cluster. Each
+        // records the listener registrations it saw; the new cluster then sends one event.
+        let restarted = Arc::new(AtomicBool::new(false));
+        let stop_old = Arc::new(Notify::new());
+        let registrations: Arc<Mutex<Vec<Uuid>>> = Arc::default();
+        let (r, stop, regs) = (restarted.clone(), stop_old.clone(), registrations.clone());
+        let identity = move || {
+            if r.load(Ordering::SeqCst) {
+                (NEW_MEMBER, NEW_CLUSTER)
+            } else {
+                (OLD_MEMBER, OLD_CLUSTER)
+            }
+        };
+        let address = fake_member::start_as(identity, move |mut s: Session| {
+            let (stop, regs) = (stop.clone(), regs.clone());
+            async move {
+                let old = s.member == OLD_MEMBER;
+                let version = if old { OLD_VERSION } else { NEW_VERSION };
+                let me = MemberInfo {
+                    uuid: s.member,
+                    address: Address {
+                        host: "127.0.0.1".into(),
+                        port: i32::from(s.port),
+                    },
+                    lite_member: false,
+                    version: (5, 7, 0),
+                    client_address: None,
+                };
+                loop {
+                    let req = tokio::select! {
+                        r = s.read() => r,
+                        _ = stop.notified(), if old => None,
+                    };
+                    // Returning drops the socket: the old cluster is gone.
+                    let Some(req) = req else { return };
+                    let id = req.correlation_id();
+                    match req.message_type() {
+                        view_codec::REQUEST_TYPE => {
+                            let ok = MessageBuilder::response(view_codec::RESPONSE_TYPE, |_| {});
+                            s.send(ok.build(), id).await;
+                            let members =
+                                view_codec::encode_members_view(version, std::slice::from_ref(&me));
+                            s.send(members, id).await;
+                            let table = [(s.member, (0..271).collect::<Vec<i32>>())];
+                            let parts = view_codec::encode_partitions_view(version, &table);
+                            s.send(parts, id).await;
+                        }
+                        trigger::REQUEST_TYPE => s.send(trigger::encode_response(), id).await,
+                        entry_codec::REQUEST_TYPE => {
+                            let server_id = Uuid::from_u128(id as u128);
+                            s.send(entry_codec::encode_response(server_id), id).await;
+                            regs.lock().unwrap().push(s.member);
+                            if !old {
+                                let event =
+                                    entry_codec::encode_entry_event(&entry_codec::EntryEvent {
+                                        event_type: entry_codec::event_type::ADDED,
+                                        member: Some(s.member),
+                                        affected: 1,
+                                        key: Some(Data::from_string("after-restart")),
+                                        value: None,
+                                        old_value: None,
+                                        merging_value: None,
+                                    });
+                                s.send(event, id).await;
+                            }
+                        }
+                        map_get::REQUEST_TYPE => {
+                            let v = Data::from_string(if old { "old" } else { "new" });
+                            s.send(map_get::encode_response(Some(&v)), id).await;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })
+        .await;
+        let client = Client::start(ClientConfig {
+            addresses: vec![address.clone()],
+            ..ClientConfig::default()
+        });
+        assert!(client.wait_connected(Duration::from_secs(5)).await);
+        type Seen = Vec<(EntryEventKind, Option<String>)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let sink = seen.clone();
+        client
+            .map("m")
+            .add_entry_listener(false, EntryEventKinds::ADDED, move |e| {
+                sink.lock().unwrap().push((e.kind, e.key));
+            })
+            .await
+            .unwrap();
+        eventually("the old cluster's view", || {
+            client.partition_table_version() == Some(OLD_VERSION)
+                && client
+                    .members()
+                    .iter()
+                    .any(|m| m.uuid == OLD_MEMBER.to_string())
+        })
+        .await;
+        assert_eq!(*registrations.lock().unwrap(), vec![OLD_MEMBER]);
+
+        // The whole cluster restarts: the old member drops the connection, and whoever
+        // answers next belongs to a cluster with another id.
+        restarted.store(true, Ordering::SeqCst);
+        stop_old.notify_one();
+
+        eventually("the new cluster's view", || {
+            client.partition_table_version() == Some(NEW_VERSION)
+        })
+        .await;
+        let members = client.members();
+        assert_eq!(
+            members,
+            vec![Member {
+                address: address.clone(),
+                uuid: NEW_MEMBER.to_string(),
+                connected: true,
+            }],
+            "the old cluster's member list is gone, not merged"
+        );
+        assert_eq!(client.owner_of("k"), Some(address));
+        eventually("the listener on the new cluster", || {
+            registrations.lock().unwrap().as_slice() == [OLD_MEMBER, NEW_MEMBER]
+        })
+        .await;
+        eventually("the new cluster's event", || {
+            !seen.lock().unwrap().is_empty()
+        })
+        .await;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(EntryEventKind::Added, Some("after-restart".to_string()))]
+        );
+        assert_eq!(
+            client.map("m").get("k").await.unwrap(),
+            Some(Value::String("new".into()))
+        );
         client.shutdown();
     }
 

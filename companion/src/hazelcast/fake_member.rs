@@ -22,6 +22,10 @@ pub(crate) struct Session {
     stream: TcpStream,
     reader: MessageReader,
     buf: BytesMut,
+    /// The member uuid this session authenticated as.
+    pub member: Uuid,
+    /// The port the fake member listens on.
+    pub port: u16,
 }
 
 impl Session {
@@ -73,6 +77,17 @@ where
     F: Fn(Session) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    start_as(|| (MEMBER, CLUSTER), script).await
+}
+
+/// [`start`], with the member uuid and cluster id each new session authenticates with taken
+/// from `identity` (called once per connection): a whole-cluster restart is a new pair.
+pub(crate) async fn start_as<I, F, Fut>(identity: I, script: F) -> String
+where
+    I: Fn() -> (Uuid, Uuid) + Send + Sync + 'static,
+    F: Fn(Session) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let address = addr.to_string();
@@ -81,7 +96,8 @@ where
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            if let Some(session) = authenticate(stream, addr.port()).await {
+            let (member, cluster) = identity();
+            if let Some(session) = authenticate(stream, addr.port(), member, cluster).await {
                 tokio::spawn(script(session));
             }
         }
@@ -89,7 +105,12 @@ where
     address
 }
 
-async fn authenticate(mut stream: TcpStream, port: u16) -> Option<Session> {
+async fn authenticate(
+    mut stream: TcpStream,
+    port: u16,
+    member: Uuid,
+    cluster: Uuid,
+) -> Option<Session> {
     let mut buf = BytesMut::new();
     while buf.len() < 3 {
         if stream.read_buf(&mut buf).await.ok()? == 0 {
@@ -110,10 +131,10 @@ async fn authenticate(mut stream: TcpStream, port: u16) -> Option<Session> {
     assert_eq!(request.message_type(), client_authentication::REQUEST_TYPE);
     let mut answer = client_authentication::encode_response(&AuthResponse {
         status: 0,
-        member_uuid: Some(MEMBER),
+        member_uuid: Some(member),
         serialization_version: 1,
         partition_count: 271,
-        cluster_id: Some(CLUSTER),
+        cluster_id: Some(cluster),
         failover_supported: false,
         address: Some(Address {
             host: "127.0.0.1".into(),
@@ -133,5 +154,7 @@ async fn authenticate(mut stream: TcpStream, port: u16) -> Option<Session> {
         stream,
         reader,
         buf,
+        member,
+        port,
     })
 }

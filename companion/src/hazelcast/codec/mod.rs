@@ -189,9 +189,11 @@ impl MessageBuilder {
         b.put_i64_le(0);
         header_tail(&mut b);
         fixed(&mut b);
-        MessageBuilder {
-            frames: vec![Frame::new(flags::UNFRAGMENTED | extra_flags, b.freeze())],
-        }
+        // Room for the initial frame and the few frames a keyed request adds (name, key,
+        // value) without growing the vector on the hot path.
+        let mut frames = Vec::with_capacity(4);
+        frames.push(Frame::new(flags::UNFRAGMENTED | extra_flags, b.freeze()));
+        MessageBuilder { frames }
     }
 
     /// A request: correlation id 0 and partition id -1 (the invocation layer sets both),

@@ -5,7 +5,7 @@
 //! Header accessors never panic: on an initial frame too short for the field (which the
 //! reader never returns and encoders never build) getters return -1 and setters do nothing.
 
-use super::frame::{flags, Frame};
+use super::frame::{flags, Frame, FRAME_HEADER_LEN};
 use bytes::{Bytes, BytesMut};
 
 /// Content offset of the message type (`i32` LE).
@@ -120,6 +120,13 @@ impl ClientMessage {
         }
     }
 
+    /// The whole message in wire form, in one buffer of exactly [`Self::encoded_len`] bytes.
+    pub fn to_wire(&self) -> BytesMut {
+        let mut b = BytesMut::with_capacity(self.encoded_len());
+        self.write_to(&mut b);
+        b
+    }
+
     fn patch_initial(&mut self, offset: usize, bytes: &[u8]) {
         let Some(f) = self.frames.first_mut() else {
             return;
@@ -136,6 +143,33 @@ impl ClientMessage {
         }
         f.content = Bytes::from(b);
     }
+}
+
+/// Sets the correlation id and partition id of a request already in wire form (the output of
+/// [`ClientMessage::to_wire`]), in place. The invocation layer encodes a request once per
+/// attempt and patches these two fields in the wire bytes: patching the frame list instead
+/// costs a copy of the initial frame per field. Does nothing and returns `false` when the
+/// first frame, as its own length field says, is too short to hold a request header (encoders
+/// never build such a message).
+pub fn patch_request_ids(wire: &mut [u8], correlation_id: i64, partition_id: i32) -> bool {
+    let first_len = wire
+        .get(..4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .map(i32::from_le_bytes)
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(0);
+    if first_len < FRAME_HEADER_LEN + REQUEST_HEADER_LEN || wire.len() < first_len {
+        return false;
+    }
+    let at = |offset: usize| FRAME_HEADER_LEN + offset;
+    let mut put = |offset: usize, bytes: &[u8]| {
+        if let Some(dst) = wire.get_mut(at(offset)..at(offset) + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    };
+    put(CORRELATION_ID_OFFSET, &correlation_id.to_le_bytes());
+    put(PARTITION_ID_OFFSET, &partition_id.to_le_bytes());
+    true
 }
 
 #[cfg(test)]
@@ -180,6 +214,32 @@ mod tests {
         assert_eq!(short.frames[0].content.len(), 3);
         assert!(short.is_event());
         assert_eq!(short.backup_acks(), 0);
+    }
+
+    #[test]
+    fn ids_patched_in_wire_form_equal_ids_set_on_the_message() {
+        let mut m = request();
+        m.frames.push(Frame::new(flags::IS_FINAL, vec![7u8; 9]));
+        m.frames[0].flags &= !flags::IS_FINAL;
+        let mut wire = m.to_wire();
+        assert_eq!(wire.len(), m.encoded_len());
+        assert!(patch_request_ids(&mut wire, 0x0102_0304_0506_0708, 271));
+        m.set_correlation_id(0x0102_0304_0506_0708);
+        m.set_partition_id(271);
+        assert_eq!(&wire[..], &m.to_wire()[..]);
+    }
+
+    #[test]
+    fn patching_a_wire_message_with_a_short_first_frame_changes_nothing() {
+        let short = ClientMessage::new(vec![Frame::new(flags::IS_FINAL, vec![1u8; 15])]);
+        let mut wire = short.to_wire();
+        let before = wire.clone();
+        assert!(!patch_request_ids(&mut wire, 9, 9));
+        assert_eq!(wire, before);
+        // A length field claiming more than the buffer holds is refused too.
+        let mut lying = BytesMut::from(&[0xff, 0, 0, 0, 0, 0xc0][..]);
+        assert!(!patch_request_ids(&mut lying, 9, 9));
+        assert!(!patch_request_ids(&mut [], 9, 9));
     }
 
     #[test]
