@@ -29,7 +29,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         self.send_header("cache-control", cache_control)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_HEAD(self):
+        # The same answer as GET, without the body (RFC 9110 §9.3.2).
+        self.do_GET()
 
     def do_GET(self):
         url = urlsplit(self.path)

@@ -4,7 +4,7 @@
 
 use crate::config::{Companion, Config, Rule};
 use crate::key::{cache_key, encode_key, KeyError};
-use crate::rules::{find_rule, RequestHead};
+use crate::rules::{find_rule, method_cached, RequestHead};
 use std::fmt;
 
 pub const FETCH_PATH: &str = "/v1/fetch";
@@ -25,8 +25,10 @@ const HOP_BY_HOP: [&str; 7] = [
 /// Why a request goes upstream without a callout. Not an error: counted as `bypass`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bypass {
-    /// No rule matches the method, path and host.
+    /// No rule matches the path and host.
     NoRule,
+    /// The rule that owns the path does not cache this method.
+    MethodNotCached { rule: String },
     /// A pseudo-header the decision needs is absent or not UTF-8.
     MissingHeader(&'static str),
     /// A header that would be forwarded is not UTF-8; the callout API only carries strings, and
@@ -42,6 +44,7 @@ impl fmt::Display for Bypass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Bypass::NoRule => write!(f, "no rule matches"),
+            Bypass::MethodNotCached { rule } => write!(f, "rule {rule} does not cache this method"),
             Bypass::MissingHeader(name) => write!(f, "request has no usable {name}"),
             Bypass::NotUtf8Header(name) => write!(f, "request header {name} is not UTF-8"),
             Bypass::HasBody => write!(f, "request has a body"),
@@ -79,6 +82,11 @@ pub fn plan(
         authority,
     };
     let (_, rule) = find_rule(&config.rules, &head).ok_or(Bypass::NoRule)?;
+    if !method_cached(&rule.matcher, method) {
+        return Err(Bypass::MethodNotCached {
+            rule: rule.name.clone(),
+        });
+    }
     if !end_of_stream {
         return Err(Bypass::HasBody);
     }
@@ -221,22 +229,17 @@ pub struct Invalidation {
     pub targets: Vec<(String, String)>,
 }
 
-/// The stored entries a URL maps to: the (map, key) of the first rule a GET (or, failing
-/// that, a HEAD) of it matches.
+/// The stored entries a URL maps to: the (map, key) under the rule that owns it.
 fn targets_for(config: &Config, authority: &str, path: &str) -> Option<(String, String)> {
-    for method in ["GET", "HEAD"] {
-        let head = RequestHead {
-            method,
-            path,
-            authority,
-        };
-        if let Some((_, rule)) = find_rule(&config.rules, &head) {
-            return cache_key(&rule.key, authority, path)
-                .ok()
-                .map(|k| (rule.map.clone(), k));
-        }
-    }
-    None
+    let head = RequestHead {
+        method: "GET",
+        path,
+        authority,
+    };
+    let (_, rule) = find_rule(&config.rules, &head)?;
+    cache_key(&rule.key, authority, path)
+        .ok()
+        .map(|k| (rule.map.clone(), k))
 }
 
 /// For an unsafe request: what its success would invalidate. `None` for safe methods. The
@@ -580,7 +583,9 @@ mod tests {
                     (":path", "/data?key=1"),
                     (":authority", "h"),
                 ]),
-                Bypass::NoRule,
+                Bypass::MethodNotCached {
+                    rule: "data".into(),
+                },
             ),
             (
                 req(&[

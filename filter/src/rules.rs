@@ -1,6 +1,8 @@
-//! Rule matching: which configured rule (if any) applies to a request. First match wins. Owns
-//! the request-line view ([`RequestHead`]) and host/port handling; key computation lives in
-//! `key.rs`.
+//! Rule matching: which configured rule (if any) applies to a request. The first rule whose
+//! host and path prefix match owns the request; whether it caches the request's method is a
+//! separate question ([`method_cached`]), so a method a rule does not cache is never picked up
+//! by a later, broader rule under another key and map. Owns the request-line view
+//! ([`RequestHead`]) and host/port handling; key computation lives in `key.rs`.
 
 use crate::config::{Match, Rule};
 use crate::key::split_target;
@@ -15,7 +17,7 @@ pub struct RequestHead<'a> {
     pub authority: &'a str,
 }
 
-/// The first rule that matches, with its index.
+/// The first rule whose host and path prefix match, with its index; the method is not looked at.
 pub fn find_rule<'c>(rules: &'c [Rule], req: &RequestHead<'_>) -> Option<(usize, &'c Rule)> {
     rules
         .iter()
@@ -23,15 +25,17 @@ pub fn find_rule<'c>(rules: &'c [Rule], req: &RequestHead<'_>) -> Option<(usize,
         .find(|(_, rule)| matches(&rule.matcher, req))
 }
 
-pub fn matches(m: &Match, req: &RequestHead<'_>) -> bool {
-    let method_ok = match req.method {
+/// Whether the rule caches requests of this method (only GET and HEAD can be configured).
+pub fn method_cached(m: &Match, method: &str) -> bool {
+    match method {
         "GET" => m.get,
         "HEAD" => m.head,
         _ => false,
-    };
-    if !method_ok {
-        return false;
     }
+}
+
+/// Whether the rule's host and path prefix match the request.
+pub fn matches(m: &Match, req: &RequestHead<'_>) -> bool {
     let (path, _) = split_target(req.path);
     if !path.starts_with(m.path_prefix.as_str()) {
         return false;
@@ -98,8 +102,11 @@ mod tests {
         }
     }
 
+    /// The rule that caches this request, if any.
     fn found<'r>(rules: &'r [Rule], r: RequestHead<'_>) -> Option<&'r str> {
-        find_rule(rules, &r).map(|(_, rule)| rule.name.as_str())
+        find_rule(rules, &r)
+            .filter(|(_, rule)| method_cached(&rule.matcher, r.method))
+            .map(|(_, rule)| rule.name.as_str())
     }
 
     #[test]
@@ -130,6 +137,22 @@ mod tests {
         let head_only = [rule("r", "/", false, true, None)];
         assert_eq!(found(&head_only, req("HEAD", "/", "h")), Some("r"));
         assert_eq!(found(&head_only, req("GET", "/", "h")), None);
+    }
+
+    #[test]
+    fn a_method_a_rule_does_not_cache_never_falls_through_to_a_later_rule() {
+        let rules = [
+            rule("data", "/data", true, false, None),
+            rule("all", "/", true, true, None),
+        ];
+        // HEAD /data belongs to `data`, which caches only GET: not cached at all, rather than
+        // cached by `all` under another key and map.
+        assert_eq!(
+            find_rule(&rules, &req("HEAD", "/data?key=1", "h")).map(|(_, r)| r.name.as_str()),
+            Some("data")
+        );
+        assert_eq!(found(&rules, req("HEAD", "/data?key=1", "h")), None);
+        assert_eq!(found(&rules, req("HEAD", "/other", "h")), Some("all"));
     }
 
     #[test]

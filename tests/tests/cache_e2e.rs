@@ -224,3 +224,40 @@ fn slow_origin_miss_fails_open_and_still_fills_the_cache() {
     })
     .unwrap();
 }
+
+#[test]
+fn head_on_the_data_route_is_answered_from_the_stored_value_without_a_body() {
+    let stack = Stack::start(counting_origin()).expect("stack");
+    let key = unique("head");
+    let path = format!("/data?key={key}");
+    let first = get(&stack.url(&path)).unwrap();
+    assert_eq!(first.cache(), "MISS");
+    let head = hzcache_e2e::client::request("HEAD", &stack.url(&path), &[]).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.cache(), "HIT");
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length").map(str::to_string),
+        Some(first.body.len().to_string())
+    );
+    assert_eq!(stack.origin.count(&path), 1);
+}
+
+#[test]
+fn a_method_the_owning_rule_does_not_cache_is_not_cached_by_a_later_rule() {
+    // `data` caches only GET; the catch-all caches GET and HEAD. A HEAD under /data must go
+    // upstream untouched, not be cached by the catch-all under another key and map.
+    let config = hzcache_e2e::demo_filter_config().unwrap().replace(
+        r#""path_prefix": "/data", "methods": ["GET", "HEAD"]"#,
+        r#""path_prefix": "/data", "methods": ["GET"]"#,
+    );
+    assert!(config.contains(r#""path_prefix": "/data", "methods": ["GET"]"#));
+    let stack = Stack::start_with(counting_origin(), &config).expect("stack");
+    let path = format!("/data?key={}", unique("owned"));
+    for i in 1..=2 {
+        let head = hzcache_e2e::client::request("HEAD", &stack.url(&path), &[]).unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.cache(), "", "HEAD under /data is not cached");
+        assert_eq!(stack.origin.count(&path), i);
+    }
+}
