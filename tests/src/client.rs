@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderMap;
 use hyper::Request;
 use hyper_util::client::legacy::Client;
@@ -50,22 +50,28 @@ pub fn get(url: &str) -> Result<Reply> {
     get_with(url, &[])
 }
 
-/// GET `url` with `headers`; a 10 s limit so a hung component fails the test instead of
-/// hanging it.
+/// GET `url` with `headers`.
 pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Result<Reply> {
     request("GET", url, headers)
 }
 
+/// Any method with `headers` and no body.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<Reply> {
+    send(method, url, headers, b"")
+}
+
+/// Any method with `headers` and `body`; a 10 s limit so a hung component fails the test
+/// instead of hanging it. An empty body is sent as no body at all.
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply> {
     let mut builder = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
     }
     let req = builder
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::copy_from_slice(body)))
         .context("building request")?;
     runtime().block_on(async {
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let exchange = async {
             let resp = client
                 .request(req)

@@ -1,18 +1,12 @@
 //! Harness additions for the HTTP-caching end-to-end tests: a fleet of N Envoy + companion
 //! pairs sharing the one Hazelcast member (each Envoy calls its own companion), companion
-//! flags per test, and a client for requests with a body and for the companion's own
-//! endpoints (`/metrics`, `/admin/purge`).
+//! flags per test, and the companion's own endpoints (`/metrics`, `/admin/purge`).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
-use crate::client::{runtime, Reply};
 use crate::{shared_member, Companion, Envoy, Origin};
 
 /// One Envoy with the filter and the companion it calls out to.
@@ -108,35 +102,8 @@ pub fn demo_config_with_rules_first(rules: serde_json::Value) -> Result<String> 
     Ok(config.to_string())
 }
 
-/// Any method, with headers and a body; a 10 s limit.
-pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply> {
-    let mut builder = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    let req = builder
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .context("building request")?;
-    runtime().block_on(async {
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let exchange = async {
-            let resp = client
-                .request(req)
-                .await
-                .with_context(|| format!("{method} {url}"))?;
-            let (parts, body) = resp.into_parts();
-            let body = body.collect().await.context("reading body")?.to_bytes();
-            Ok::<_, anyhow::Error>(Reply {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-            })
-        };
-        tokio::time::timeout(Duration::from_secs(10), exchange)
-            .await
-            .with_context(|| format!("{method} {url}: no answer within 10 s"))?
-    })
-}
+/// Any method, with headers and a body (the harness's one HTTP client, re-exported here).
+pub use crate::client::send;
 
 /// The value of one counter line of a Prometheus text (`name{labels} value`), 0 if absent.
 pub fn metric(text: &str, series: &str) -> f64 {
