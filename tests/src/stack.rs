@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 
 use crate::{shared_member, Companion, Envoy, Origin};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One Envoy with the filter and the companion it calls out to.
 pub struct Node {
@@ -118,39 +119,26 @@ pub fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Decodes `%XX` (and `+` as space) in a query value; bad escapes are kept.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if b.len() >= i + 3 => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The byte at offset `i` of a `size=N` body.
+pub fn pattern(i: usize) -> u8 {
+    b"0123456789abcdef"[i % 16]
 }
 
 /// An origin whose answer each request describes in its query, so the tests of one file can
-/// share one fleet and still ask for different responses:
-/// `status=N`, `h=Name:Value` (repeatable, percent-encoded), `size=N` (a body of N bytes),
-/// `delay=MS`, `cond=1` (answer 304 when If-None-Match matches the `etag` given by `h`),
-/// `fail=NAME` (answer 503 while `failing(NAME)` is set). The default body is
-/// `"<path> #<n>"`, `n` counting every answer of this origin, so a refetch shows.
+/// share one fleet and still ask for different responses, and the comparison (compare/) can put
+/// every cache in front of the same origin:
+/// - `status=N`, `h=Name:Value` (repeatable, percent-encoded), `size=N` (a body of N bytes),
+///   `delay=MS`, `cond=1` (answer 304 when If-None-Match matches the `etag` given by `h`),
+///   `fail=NAME` (answer 503 while `failing(NAME)` is set);
+/// - `cdelay=MS`: delay only conditional requests (to tell a validation the client waited for
+///   from one done in the background);
+/// - `seqh=NAME`: a header NAME carrying this answer's sequence number (to see whether a 304's
+///   fields reached the stored entry);
+/// - a `Range: bytes=A-B` on a 200 is answered 206 with `Content-Range`, as real origins do.
+///
+/// The default body is `"<path> #<n>"`, `n` counting every answer of this origin, so a refetch
+/// always shows.
 pub fn programmable_origin() -> Result<Origin> {
-    use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     Origin::start(|seen| {
         let n = SEQ.fetch_add(1, Ordering::Relaxed) + 1;
@@ -161,6 +149,7 @@ pub fn programmable_origin() -> Result<Origin> {
         let mut reply = crate::OriginReply::ok(format!("{path} #{n}"));
         let mut etag = None;
         let mut cond = false;
+        let mut cdelay = Duration::ZERO;
         let mut down = false;
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -177,13 +166,11 @@ pub fn programmable_origin() -> Result<Origin> {
                 }
                 "size" => {
                     let size: usize = v.parse().unwrap_or(0);
-                    reply.body = Bytes::from(
-                        (0..size)
-                            .map(|i| b"0123456789abcdef"[i % 16])
-                            .collect::<Vec<u8>>(),
-                    );
+                    reply.body = Bytes::from((0..size).map(pattern).collect::<Vec<u8>>());
                 }
                 "delay" => reply.delay = Duration::from_millis(v.parse().unwrap_or(0)),
+                "cdelay" => cdelay = Duration::from_millis(v.parse().unwrap_or(0)),
+                "seqh" => reply = reply.header(&v, &n.to_string()),
                 "cond" => cond = true,
                 "fail" if failing(&v) => down = true,
                 _ => {}
@@ -193,18 +180,66 @@ pub fn programmable_origin() -> Result<Origin> {
             // A plain outage answer: none of the headers the query asked for.
             return crate::OriginReply::ok("origin down").status(503);
         }
-        let inm = seen
-            .headers
-            .get("if-none-match")
-            .and_then(|v| v.to_str().ok());
-        if let (true, Some(e), Some(inm)) = (cond, etag, inm) {
+        let header = |name: &str| seen.headers.get(name).and_then(|v| v.to_str().ok());
+        if let (true, Some(e), Some(inm)) = (cond, etag, header("if-none-match")) {
             if inm.split(',').any(|t| t.trim() == e) {
                 reply.status = 304;
                 reply.body = Bytes::new();
             }
         }
+        if header("if-none-match").is_some() || header("if-modified-since").is_some() {
+            reply.delay += cdelay;
+        }
+        if let (200, Some(range)) = (reply.status, header("range")) {
+            if let Some((start, end)) = byte_range(range, reply.body.len()) {
+                let total = reply.body.len();
+                reply.body = reply.body.slice(start..=end);
+                reply.status = 206;
+                reply = reply.header("content-range", &format!("bytes {start}-{end}/{total}"));
+            }
+        }
         reply
     })
+}
+
+/// `bytes=A-B` or `bytes=A-` within a body of `len` bytes; one range only, as most origins.
+fn byte_range(value: &str, len: usize) -> Option<(usize, usize)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let start: usize = a.trim().parse().ok()?;
+    let end: usize = match b.trim() {
+        "" => len.checked_sub(1)?,
+        b => b.parse::<usize>().ok()?.min(len.checked_sub(1)?),
+    };
+    (start <= end).then_some((start, end))
+}
+
+/// Decodes `%XX` (and `+` as space) in a query value; bad escapes are kept.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 static FAILING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -254,5 +289,24 @@ pub fn start_on_lasting_thread<T: Send + 'static>(start: impl FnOnce() -> T + Se
     match rx.recv() {
         Ok(v) => v,
         Err(e) => panic!("the starting thread died: {e}"),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_are_read_like_an_origin_would() {
+        assert_eq!(byte_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(byte_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(byte_range("bytes=90-500", 100), Some((90, 99)));
+        assert_eq!(byte_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(byte_range("bytes=9-1", 100), None);
+        assert_eq!(byte_range("items=0-1", 100), None);
+    }
+
+    #[test]
+    fn query_values_are_unescaped() {
+        assert_eq!(unescape("a%3Ab+c%zz%4"), "a:b c%zz%4");
     }
 }
