@@ -19,6 +19,10 @@
 //! - `origin`: the bounded origin fetch.
 //! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
 
+// Input from the network, headers and configuration must never panic the service: an
+// `unwrap` that an invariant makes safe says so in a comment and an `allow`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod answer;
 pub mod cache;
 pub mod coalesce;
