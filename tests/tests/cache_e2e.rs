@@ -261,3 +261,55 @@ fn a_method_the_owning_rule_does_not_cache_is_not_cached_by_a_later_rule() {
         assert_eq!(stack.origin.count(&path), i);
     }
 }
+
+#[test]
+fn a_request_in_flight_when_the_companion_is_told_to_stop_still_completes() {
+    let origin = Origin::start(|seen| {
+        let mut r = OriginReply::ok(format!("slow body for {}", seen.path_and_query))
+            .header("cache-control", "max-age=60");
+        r.delay = Duration::from_millis(800);
+        r
+    })
+    .unwrap();
+    let mut stack = Stack::start(origin).expect("stack");
+    let path = format!("/drain/{}", unique("d"));
+    let url = stack.url(&path);
+    let request = std::thread::spawn(move || get(&url));
+    // Wait until the companion is fetching from the origin, then ask it to stop.
+    hzcache_e2e::wait_until("origin reached", Duration::from_secs(5), || {
+        stack.origin.count(&path) == 1
+    })
+    .unwrap();
+    stack.companion.process.signal(libc::SIGTERM);
+    let reply = request.join().unwrap().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.cache(),
+        "MISS",
+        "the companion drained the request instead of dropping it"
+    );
+    assert_eq!(reply.text(), format!("slow body for {path}"));
+    hzcache_e2e::wait_until("companion exits", Duration::from_secs(15), || {
+        !stack.companion.process.is_running()
+    })
+    .unwrap();
+    assert!(stack.companion.process.log_text().contains("draining"));
+}
+
+#[test]
+fn envoy_counts_hits_and_misses_in_its_own_stats() {
+    let stack = Stack::start(counting_origin()).expect("stack");
+    let path = format!("/stats/{}", unique("s"));
+    assert_eq!(get(&stack.url(&path)).unwrap().cache(), "MISS");
+    assert_eq!(get(&stack.url(&path)).unwrap().cache(), "HIT");
+    let stats = stack.envoy.stats();
+    let value = |name: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("wasmcustom.hzcache.{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no wasmcustom.hzcache.{name} in Envoy's stats"))
+    };
+    assert_eq!(value("hit"), 1);
+    assert_eq!(value("miss"), 1);
+}
