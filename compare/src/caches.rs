@@ -15,7 +15,6 @@
 
 use std::any::Any;
 use std::fs;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -25,6 +24,7 @@ use hzcache_e2e::{
     envoy_bin, free_port, probe_get, run_dir, shared_member, unique, wait_until, Companion, Envoy,
     Origin, Process,
 };
+use hzcache_e2e::{fill, loopback};
 
 use crate::procs::Daemon;
 
@@ -88,18 +88,6 @@ pub fn start(name: &'static str, origin: &Origin) -> Result<Cache> {
         ),
         other => bail!("unknown cache {other:?} (known: {})", ALL.join(", ")),
     }
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn fill(template: &str, values: &[(&str, String)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
-    }
-    out
 }
 
 /// A binary from PATH or /usr/sbin (Debian puts nginx and varnishd there, and a non-root

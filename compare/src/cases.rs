@@ -108,33 +108,13 @@ fn judge(ok: bool, d: impl Into<String>) -> Result<Verdict> {
     }
 }
 
-/// An IMF-fixdate (RFC 9110 §5.6.7) for `t`.
+/// An IMF-fixdate for `t` (the companion's own formatter, which its parser is tested against).
 fn http_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let days = secs / 86_400;
-    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {d:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize]
-    )
+    hzcache_companion::freshness::format_http_date(secs)
 }
 
 pub fn all() -> Vec<Case> {
@@ -567,18 +547,7 @@ fn not_modified_updates_stored_headers(c: &Ctx) -> Result<Verdict> {
 }
 
 fn request_pragma_no_cache(c: &Ctx) -> Result<Verdict> {
-    let p = c.path(
-        "pragma",
-        &["cache-control:max-age=60", "etag:\"p\""],
-        "cond=1",
-    );
-    c.get(&p)?;
-    let r = c.get_with(&p, &[("pragma", "no-cache")])?;
-    let n = c.count(&p);
-    judge(
-        n == 2 && r.status == 200,
-        format!("status {}; origin requests {n} (want 2)", r.status),
-    )
+    request_header_forces_validation(c, "pragma", "\"p\"", ("pragma", "no-cache"))
 }
 
 fn max_age_overrides_expires(c: &Ctx) -> Result<Verdict> {
@@ -797,13 +766,24 @@ fn stale_if_error_window(c: &Ctx) -> Result<Verdict> {
 }
 
 fn request_no_cache_validates(c: &Ctx) -> Result<Verdict> {
+    request_header_forces_validation(c, "reqnocache", "\"n\"", ("cache-control", "no-cache"))
+}
+
+/// A fresh entry, then a request carrying `header`: the cache must go to the origin (RFC 9111
+/// §5.2.1.4, and §5.4 for `Pragma` without `Cache-Control`).
+fn request_header_forces_validation(
+    c: &Ctx,
+    name: &str,
+    etag: &str,
+    header: (&str, &str),
+) -> Result<Verdict> {
     let p = c.path(
-        "reqnocache",
-        &["cache-control:max-age=60", "etag:\"n\""],
+        name,
+        &["cache-control:max-age=60", &format!("etag:{etag}")],
         "cond=1",
     );
     c.get(&p)?;
-    let r = c.get_with(&p, &[("cache-control", "no-cache")])?;
+    let r = c.get_with(&p, &[header])?;
     let n = c.count(&p);
     judge(
         n == 2 && r.status == 200,

@@ -74,6 +74,19 @@ fn host_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
     }
 }
 
+/// Sends a bodiless callout to the companion with the configured cluster and timeout.
+fn call_companion(
+    config: &Config,
+    headers: &[(String, String)],
+) -> Result<u32, proxy_wasm::types::Status> {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let timeout = Duration::from_millis(u64::from(config.companion.timeout_ms));
+    hostcalls::dispatch_http_call(&config.companion.cluster, headers, None, vec![], timeout)
+}
+
 struct Root {
     config: Option<Rc<Config>>,
     /// Per worker VM, shared with every HTTP context of this VM (single-threaded, so `RefCell`).
@@ -336,19 +349,7 @@ impl HttpContext for Http {
                 return self.bypass(&"breaker open");
             }
         }
-        let headers: Vec<(&str, &str)> = plan
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let timeout = Duration::from_millis(u64::from(config.companion.timeout_ms));
-        match hostcalls::dispatch_http_call(
-            &config.companion.cluster,
-            headers,
-            None,
-            vec![],
-            timeout,
-        ) {
+        match call_companion(&config, &plan.headers) {
             Ok(token) => {
                 debug!(
                     "[ctx {}] rule {}: callout {token} for key {:?}",
@@ -388,18 +389,7 @@ impl HttpContext for Http {
         let Some(headers) = callout::invalidation_callout(&config, &inv, &response) else {
             return Action::Continue;
         };
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let timeout = Duration::from_millis(u64::from(config.companion.timeout_ms));
-        match hostcalls::dispatch_http_call(
-            &config.companion.cluster,
-            headers,
-            None,
-            vec![],
-            timeout,
-        ) {
+        match call_companion(&config, &headers) {
             Ok(token) => {
                 // The response waits for the invalidation (at most the callout timeout), so a
                 // client that reads it and then GETs the URL never sees the old entry.

@@ -318,11 +318,13 @@ pub fn probe_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn loopback(port: u16) -> SocketAddr {
+/// `127.0.0.1:port`.
+pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn fill(template: &str, values: &[(&str, String)]) -> String {
+/// Fills the `{{NAME}}` placeholders of a configuration template.
+pub fn fill(template: &str, values: &[(&str, String)]) -> String {
     let mut out = template.to_string();
     for (k, v) in values {
         out = out.replace(&format!("{{{{{k}}}}}"), v);

@@ -261,6 +261,17 @@ pub fn set_failing(name: &str, on: bool) {
     }
 }
 
+/// A fresh path `/NAME/<unique>` whose query asks the programmable origin for `headers`
+/// (`Name:Value` each) and then `more` (raw query parameters).
+pub fn origin_path(name: &str, headers: &[&str], more: &str) -> String {
+    let mut p = format!("/{name}/{}?", crate::unique("p"));
+    for h in headers {
+        p.push_str(&format!("h={}&", q(h)));
+    }
+    p.push_str(more);
+    p
+}
+
 /// Percent-encodes a query value for the programmable origin.
 pub fn q(v: &str) -> String {
     v.bytes()

@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 
 use hzcache_companion::freshness::format_http_date;
+use hzcache_e2e::stack::origin_path as path;
 use hzcache_e2e::stack::{programmable_origin, q, send, start_on_lasting_thread, Fleet};
 use hzcache_e2e::{get, get_with, unique, Reply};
 
@@ -44,16 +45,6 @@ fn opt_in_rules() -> serde_json::Value {
         { "name": "lastmod", "match": { "path_prefix": "/lastmod/" },
           "last_modified_heuristic_max_seconds": 60 }
     ])
-}
-
-/// A unique path asking the origin for `headers` (and more query, e.g. `status=503`).
-fn path(name: &str, headers: &[&str], more: &str) -> String {
-    let mut p = format!("/{name}/{}?", unique("r"));
-    for h in headers {
-        p.push_str(&format!("h={}&", q(h)));
-    }
-    p.push_str(more);
-    p
 }
 
 fn twice(path: &str) -> (Reply, Reply) {

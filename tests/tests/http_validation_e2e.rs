@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use hzcache_e2e::stack::origin_path as path;
 use hzcache_e2e::stack::{
     metric, programmable_origin, q, send, set_failing, start_on_lasting_thread, Fleet,
 };
@@ -24,15 +25,6 @@ fn fleet() -> &'static Fleet {
             .expect("fleet")
         })
     })
-}
-
-fn path(name: &str, headers: &[&str], more: &str) -> String {
-    let mut p = format!("/{name}/{}?", unique("v"));
-    for h in headers {
-        p.push_str(&format!("h={}&", q(h)));
-    }
-    p.push_str(more);
-    p
 }
 
 #[test]
