@@ -31,7 +31,7 @@ use crate::answer::{body_value_answer, entry_answer, origin_answer, Answer};
 use crate::coalesce::{flight_key, Claim, Done, Inflight, Marker, Role, Waited, INFLIGHT_MAP};
 use crate::config::Config;
 use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
-use crate::fetch_request::{FetchRequest, Mode};
+use crate::fetch_request::{key_digest, FetchRequest, Mode};
 use crate::freshness::{self, reuse, Decision, Freshness, RequestRules, Reuse, Times};
 use crate::hazelcast::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
@@ -115,13 +115,16 @@ impl Cache {
     }
 
     pub async fn fetch(self: &Arc<Self>, req: FetchRequest) -> Answer {
+        // The span shows up on every warning of this request: the key (URL and query) only
+        // as a digest, and in full at debug level below.
         let span = tracing::info_span!(
             "fetch",
             map = %req.map,
-            key = %req.key,
+            key = %key_digest(&req.key),
             method = %req.method,
             outcome = tracing::field::Empty
         );
+        span.in_scope(|| tracing::debug!(key = %req.key, "looking up"));
         let answer = self
             .fetch_inner(Arc::new(req))
             .instrument(span.clone())
@@ -469,6 +472,7 @@ impl Cache {
                 origin,
                 &req.path,
                 &req.host,
+                req.scheme,
                 &req.client_headers,
                 &conditional,
                 self.config.max_entry_bytes,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use hyper::Uri;
 
+use crate::fetch_request::{Mode, ValueType};
 use crate::hazelcast::ClientConfig;
+use crate::secret::Secret;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
@@ -26,7 +28,58 @@ pub struct Config {
     /// never remembered.
     pub too_large_ttl: Duration,
     /// Bearer token of the purge API; `None`: the API is off.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
+    /// The secret every `/v1/*` call must carry (`x-hzcache-auth`); `None`: calls need none,
+    /// which is only allowed on a loopback listener.
+    pub callout_secret: Option<Secret>,
+    /// The maps the companion may read and write, with how each keeps its values. A call
+    /// naming another map is refused (403) and touches nothing: the filter's configuration
+    /// says which map a rule uses, but the companion owns what it lets anyone touch.
+    pub maps: BTreeMap<String, MapPolicy>,
+}
+
+/// How one allowed map keeps its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapPolicy {
+    pub mode: Mode,
+    pub value_type: ValueType,
+}
+
+impl Config {
+    /// Whether a call may touch `map` in `mode` (and `value_type`, which only `body` maps
+    /// use): the map must be allowed, and configured the same way here, so a filter rule that
+    /// disagrees with the companion is refused rather than reading values as another type.
+    pub fn check_map(&self, map: &str, mode: Mode, value_type: ValueType) -> Result<(), String> {
+        let Some(policy) = self.maps.get(map) else {
+            return Err(format!(
+                "map '{map}' is not one this companion serves (--map)"
+            ));
+        };
+        let same =
+            policy.mode == mode && (mode == Mode::Envelope || policy.value_type == value_type);
+        if !same {
+            return Err(format!(
+                "map '{map}' is configured here as {} (--map), not as the call asks",
+                policy.describe()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `map` is allowed at all (for invalidation and purge, which only delete).
+    pub fn map_allowed(&self, map: &str) -> bool {
+        self.maps.contains_key(map)
+    }
+}
+
+impl MapPolicy {
+    fn describe(&self) -> &'static str {
+        match (self.mode, self.value_type) {
+            (Mode::Envelope, _) => "envelope",
+            (Mode::Body, ValueType::String) => "body:string",
+            (Mode::Body, ValueType::Bytes) => "body:bytes",
+        }
+    }
 }
 
 /// An origin base URL: `http://host:port` with an optional path prefix.
@@ -75,8 +128,19 @@ Options (each also read from the environment variable shown):
   --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
   --too-large-ttl-secs N        HZCACHE_TOO_LARGE_TTL_SECS  default 300 (0: off)
   --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
-  --admin-token TOKEN           HZCACHE_ADMIN_TOKEN         default none (purge API off)
-                                (16 to 256 visible ASCII characters)
+  --map NAME=MODE[:TYPE]        HZCACHE_MAPS (NAME=MODE[:TYPE],...; flag may repeat)
+                                maps the companion serves; MODE envelope or body,
+                                TYPE string (default) or bytes for body maps
+                                                            default hzcache=envelope
+  --callout-secret-file PATH    HZCACHE_CALLOUT_SECRET_FILE
+                                or the value itself in HZCACHE_CALLOUT_SECRET
+                                the secret every /v1/* call must carry; required
+                                unless --listen is a loopback address
+  --admin-token-file PATH       HZCACHE_ADMIN_TOKEN_FILE
+                                or the value itself in HZCACHE_ADMIN_TOKEN
+                                default none (purge API off)
+                                (secrets: 16 to 256 visible ASCII characters; never
+                                given on the command line, which every user can see)
   --check-config                validate, print the effective settings and exit
   --help
 Logging: RUST_LOG (default info).
@@ -90,7 +154,7 @@ impl Config {
         S: Into<String>,
     {
         let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        const FLAGS: [(&str, &str); 9] = [
+        const FLAGS: [(&str, &str); 11] = [
             ("--listen", "HZCACHE_LISTEN"),
             ("--hazelcast", "HZCACHE_HAZELCAST"),
             ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
@@ -99,7 +163,9 @@ impl Config {
             ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
             ("--too-large-ttl-secs", "HZCACHE_TOO_LARGE_TTL_SECS"),
             ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
-            ("--admin-token", "HZCACHE_ADMIN_TOKEN"),
+            ("--map", "HZCACHE_MAPS"),
+            ("--callout-secret-file", "HZCACHE_CALLOUT_SECRET_FILE"),
+            ("--admin-token-file", "HZCACHE_ADMIN_TOKEN_FILE"),
         ];
         let mut args = args.into_iter().map(Into::into);
         while let Some(arg) = args.next() {
@@ -107,6 +173,13 @@ impl Config {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (arg.clone(), None),
             };
+            if flag == "--admin-token" || flag == "--callout-secret" {
+                // The old flag: a secret in argv is visible to every user through `ps`.
+                return Err(err(
+                    &flag,
+                    "secrets are never taken from the command line: set the environment variable or use the -file option (see --help)",
+                ));
+            }
             let Some((name, _)) = FLAGS.iter().find(|(f, _)| *f == flag) else {
                 return Err(err(&arg, "unknown option (see --help)"));
             };
@@ -119,7 +192,7 @@ impl Config {
         for (flag, var) in FLAGS {
             if !values.contains_key(flag) {
                 if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
-                    let parts = if flag == "--origin" {
+                    let parts = if flag == "--origin" || flag == "--map" {
                         v.split(',').map(|s| s.trim().to_string()).collect()
                     } else {
                         vec![v]
@@ -208,19 +281,42 @@ impl Config {
             )?),
             None => Duration::from_secs(DEFAULT_TOO_LARGE_TTL_SECS),
         };
-        let admin_token = match one("--admin-token") {
-            None => None,
-            // A short token can be guessed; a long one is a pasting mistake.
-            Some(t) if (16..=256).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) => {
-                Some(t)
+        let admin_token = secret(
+            "--admin-token-file",
+            one("--admin-token-file"),
+            "HZCACHE_ADMIN_TOKEN",
+            &env,
+        )?;
+        let callout_secret = secret(
+            "--callout-secret-file",
+            one("--callout-secret-file"),
+            "HZCACHE_CALLOUT_SECRET",
+            &env,
+        )?;
+        if callout_secret.is_none() && !listen.ip().is_loopback() {
+            return Err(err(
+                "--listen",
+                format!(
+                    "{listen} is reachable from other hosts: set a callout secret (HZCACHE_CALLOUT_SECRET or --callout-secret-file) so that only the filter can call /v1/*"
+                ),
+            ));
+        }
+        let mut maps = BTreeMap::new();
+        for spec in values.get("--map").into_iter().flatten() {
+            let (name, policy) = parse_map(spec).map_err(|p| err("--map", p))?;
+            if maps.insert(name.clone(), policy).is_some() {
+                return Err(err("--map", format!("'{name}' is given twice")));
             }
-            Some(_) => {
-                return Err(err(
-                    "--admin-token",
-                    "must be 16 to 256 visible ASCII characters",
-                ))
-            }
-        };
+        }
+        if maps.is_empty() {
+            maps.insert(
+                "hzcache".to_string(),
+                MapPolicy {
+                    mode: Mode::Envelope,
+                    value_type: ValueType::String,
+                },
+            );
+        }
         Ok(Config {
             listen,
             hazelcast,
@@ -229,6 +325,8 @@ impl Config {
             max_entry_bytes,
             too_large_ttl,
             admin_token,
+            callout_secret,
+            maps,
         })
     }
 }
@@ -242,7 +340,7 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\ntoo-large-ttl-secs={}\nhazelcast-timeout-ms={}\nadmin-api={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\ntoo-large-ttl-secs={}\nhazelcast-timeout-ms={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
@@ -251,9 +349,66 @@ impl Config {
             self.max_entry_bytes,
             self.too_large_ttl.as_secs(),
             self.hazelcast.invocation_timeout.as_millis(),
+            self.maps
+                .iter()
+                .map(|(n, p)| format!("{n}={}", p.describe()))
+                .collect::<Vec<_>>()
+                .join(","),
+            if self.callout_secret.is_some() { "set" } else { "none (loopback only)" },
             if self.admin_token.is_some() { "on" } else { "off" },
         )
     }
+}
+
+/// A secret from its file (`file`, named by `setting`) or from the variable `var` holding the
+/// value itself; both at once is ambiguous, neither is `None`.
+fn secret(
+    setting: &str,
+    file: Option<String>,
+    var: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    let value = env(var).filter(|v| !v.is_empty());
+    match (file, value) {
+        (Some(_), Some(_)) => Err(err(
+            setting,
+            format!("give the secret either in a file or in {var}, not both"),
+        )),
+        (Some(path), None) => Secret::from_file(std::path::Path::new(&path))
+            .map(Some)
+            .map_err(|p| err(setting, p)),
+        (None, Some(v)) => Secret::new(&v).map(Some).map_err(|p| err(var, p)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `NAME=MODE[:TYPE]`: a Hazelcast map name (1 to 255 printable ASCII bytes, no spaces or
+/// commas), `envelope` or `body`, and for `body` maps `string` (default) or `bytes`.
+fn parse_map(spec: &str) -> Result<(String, MapPolicy), String> {
+    let (name, how) = spec
+        .trim()
+        .split_once('=')
+        .ok_or_else(|| format!("'{spec}' is not NAME=MODE[:TYPE]"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 255
+        || !name.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+    {
+        return Err(format!(
+            "'{name}' is not a map name (1 to 255 visible ASCII bytes)"
+        ));
+    }
+    let (mode, value_type) = match how.trim() {
+        "envelope" => (Mode::Envelope, ValueType::String),
+        "body" | "body:string" => (Mode::Body, ValueType::String),
+        "body:bytes" => (Mode::Body, ValueType::Bytes),
+        other => {
+            return Err(format!(
+                "{name}: '{other}' is not envelope, body, body:string or body:bytes"
+            ))
+        }
+    };
+    Ok((name.to_string(), MapPolicy { mode, value_type }))
 }
 
 fn number(setting: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -290,6 +445,80 @@ fn parse_origin(url: &str) -> Result<Origin, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file_and_are_never_shown() {
+        let c = Config::parse(["--listen", "0.0.0.0:8090"], |k| match k {
+            "HZCACHE_CALLOUT_SECRET" => Some("callout-secret-0123456789".into()),
+            "HZCACHE_ADMIN_TOKEN" => Some("admin-token-0123456789".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(c
+            .callout_secret
+            .as_ref()
+            .unwrap()
+            .matches(b"callout-secret-0123456789"));
+        assert!(c
+            .admin_token
+            .as_ref()
+            .unwrap()
+            .matches(b"admin-token-0123456789"));
+        let shown = format!("{c:?}\n{}", c.summary());
+        assert!(!shown.contains("callout-secret-0"), "{shown}");
+        assert!(!shown.contains("admin-token-0"), "{shown}");
+
+        let dir = std::env::temp_dir().join(format!("hzcache-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "from-a-file-0123456789\n").unwrap();
+        let path = file.display().to_string();
+        let c = parse(&["--admin-token-file", &path]).unwrap();
+        assert!(c.admin_token.unwrap().matches(b"from-a-file-0123456789"));
+        let both = Config::parse(["--admin-token-file", path.as_str()], |k| {
+            (k == "HZCACHE_ADMIN_TOKEN").then(|| "x".repeat(20))
+        });
+        assert_eq!(both.unwrap_err().setting, "--admin-token-file");
+        let short = Config::parse(Vec::<String>::new(), |k| {
+            (k == "HZCACHE_CALLOUT_SECRET").then(|| "short".into())
+        });
+        assert_eq!(short.unwrap_err().setting, "HZCACHE_CALLOUT_SECRET");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_allowed_maps_are_served_as_configured() {
+        let c = parse(&[]).unwrap();
+        assert!(c
+            .check_map("hzcache", Mode::Envelope, ValueType::String)
+            .is_ok());
+        assert!(c.check_map("cache", Mode::Body, ValueType::String).is_err());
+        let c = Config::parse(["--map", "hzcache=envelope"], |k| {
+            (k == "HZCACHE_MAPS").then(|| "ignored=envelope".into())
+        })
+        .unwrap();
+        assert!(!c.map_allowed("ignored"), "flags win over the environment");
+        let c = Config::parse(Vec::<String>::new(), |k| {
+            (k == "HZCACHE_MAPS")
+                .then(|| "hzcache=envelope, cache=body:string,raw=body:bytes".into())
+        })
+        .unwrap();
+        assert!(c.check_map("cache", Mode::Body, ValueType::String).is_ok());
+        assert!(c.check_map("cache", Mode::Body, ValueType::Bytes).is_err());
+        assert!(c
+            .check_map("cache", Mode::Envelope, ValueType::String)
+            .is_err());
+        assert!(c.check_map("raw", Mode::Body, ValueType::Bytes).is_ok());
+        assert!(c
+            .check_map("hzcache", Mode::Envelope, ValueType::Bytes)
+            .is_ok());
+        assert!(c
+            .check_map("hzcache-inflight", Mode::Envelope, ValueType::String)
+            .is_err());
+        assert!(c
+            .summary()
+            .contains("maps=cache=body:string,hzcache=envelope,raw=body:bytes"));
+    }
 
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         Config::parse(args.iter().copied(), |_| None)
@@ -359,7 +588,17 @@ mod tests {
             (&["--cluster-name", ""], "--cluster-name"),
             (&["--listen"], "--listen"),
             (&["--bogus", "1"], "--bogus"),
-            (&["--admin-token", "short"], "--admin-token"),
+            (&["--admin-token", "0123456789abcdef"], "--admin-token"),
+            (&["--admin-token=0123456789abcdef"], "--admin-token"),
+            (
+                &["--admin-token-file", "/nonexistent/token"],
+                "--admin-token-file",
+            ),
+            (&["--listen", "0.0.0.0:8090"], "--listen"),
+            (&["--map", "x"], "--map"),
+            (&["--map", "x=json"], "--map"),
+            (&["--map", "a b=envelope"], "--map"),
+            (&["--map", "a=envelope", "--map", "a=body"], "--map"),
         ];
         for (args, setting) in cases {
             let e = parse(args).expect_err(&format!("{args:?} should fail"));

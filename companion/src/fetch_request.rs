@@ -32,8 +32,13 @@ pub struct FetchRequest {
     pub content_type: HeaderValue,
     pub origin: String,
     pub method: String,
+    /// The origin request's path and query: the canonical request the key stands for (the
+    /// filter builds both from the same parts, so nothing unkeyed reaches the origin).
     pub path: String,
+    /// `Host` for the origin; empty: the origin's own authority (the key holds no host).
     pub host: String,
+    /// The scheme the key holds, sent to the origin as `X-Forwarded-Proto`.
+    pub scheme: Option<&'static str>,
     /// The client's own request headers (control headers removed by the origin client).
     pub client_headers: HeaderMap,
 }
@@ -126,7 +131,21 @@ impl FetchRequest {
         if !path.starts_with('/') {
             return Err("x-hzcache-request-path: must start with /".into());
         }
-        let host = text("x-hzcache-request-host")?;
+        let host = match h.get("x-hzcache-request-host") {
+            None => String::new(),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .filter(|v| !v.is_empty() && !v.contains(['/', ' ', '@']))
+                .ok_or("x-hzcache-request-host: not a host")?
+                .to_string(),
+        };
+        let scheme = match h.get("x-hzcache-request-scheme").map(|v| v.as_bytes()) {
+            None => None,
+            Some(b"http") => Some("http"),
+            Some(b"https") => Some("https"),
+            Some(_) => return Err("x-hzcache-request-scheme: must be http or https".into()),
+        };
         let origin = h
             .get("x-hzcache-origin")
             .and_then(|v| v.to_str().ok())
@@ -143,9 +162,20 @@ impl FetchRequest {
             method,
             path,
             host,
+            scheme,
             client_headers: h,
         })
     }
+}
+
+/// A short stand-in for a key in logs above debug: keys hold URLs and query strings, which
+/// may carry tokens or personal data, so warnings name a key only by this digest (the debug
+/// line `looking up` pairs the digest with the key, for whoever turns debug on).
+pub fn key_digest(key: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 /// A percent-encoded key from the wire: decoded, UTF-8, 1 to `MAX_KEY_BYTES` bytes.
@@ -257,6 +287,8 @@ pub(crate) mod tests {
             ("x-hzcache-stale-if-error", "x"),
             ("x-hzcache-request-method", "POST"),
             ("x-hzcache-request-path", "nope"),
+            ("x-hzcache-request-scheme", "ftp"),
+            ("x-hzcache-request-host", "a b"),
             ("x-hzcache-value-type", "float"),
             ("x-hzcache-map", ""),
             ("x-hzcache-strip-set-cookie", "yes"),

@@ -15,6 +15,8 @@
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
 //! - `metrics`: Prometheus counters and histograms for `/metrics`.
 //! - `purge`: the admin API (bearer token) that purges by key, prefix or tag.
+//! - `secret`: credentials (callout secret, admin token): read from the environment or a file,
+//!   compared in constant time, never printed.
 //! - `range`: single byte ranges (`Range`, `If-Range`) served from a stored 200.
 //! - `origin`: the bounded origin fetch.
 //! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
@@ -36,6 +38,7 @@ pub mod metrics;
 pub mod origin;
 pub mod purge;
 pub mod range;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod vary;

@@ -69,7 +69,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "hzcache companion started"
     );
     if config.admin_token.is_none() {
-        tracing::info!("no --admin-token: the purge API is off");
+        tracing::info!(
+            "no admin token (HZCACHE_ADMIN_TOKEN or --admin-token-file): the purge API is off"
+        );
+    }
+    if config.callout_secret.is_none() {
+        tracing::warn!(
+            "no callout secret (HZCACHE_CALLOUT_SECRET or --callout-secret-file): any local process can call /v1/*"
+        );
     }
     let origin = OriginClient::new(config.origin_timeout);
     let cache = Arc::new(Cache::new(config, hazelcast.clone(), origin));

@@ -54,10 +54,14 @@ pub enum ErrorKind {
     BadRequest,
     TooLarge,
     Store,
+    /// A `/v1/*` call without the callout secret (answered 401, nothing touched).
+    Unauthorized,
+    /// A call naming a map this companion does not serve, or in another mode (403).
+    ForbiddenMap,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 7] = [
+    const ALL: [ErrorKind; 9] = [
         ErrorKind::Hazelcast,
         ErrorKind::Origin,
         ErrorKind::OriginTimeout,
@@ -65,6 +69,8 @@ impl ErrorKind {
         ErrorKind::BadRequest,
         ErrorKind::TooLarge,
         ErrorKind::Store,
+        ErrorKind::Unauthorized,
+        ErrorKind::ForbiddenMap,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -75,6 +81,8 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Store => "store",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::ForbiddenMap => "forbidden_map",
         }
     }
 }

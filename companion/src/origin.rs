@@ -52,13 +52,16 @@ impl OriginClient {
         OriginClient { client, timeout }
     }
 
-    /// GETs `path` (path and query as the client sent them) from `origin`, presenting `host`,
-    /// with the client's headers (minus hop-by-hop and conditional ones) and `conditional`.
+    /// GETs `path` (the canonical path and query of the key) from `origin`, presenting `host`
+    /// (empty: the origin's own authority) and `scheme` as `X-Forwarded-Proto`, with the
+    /// forwarded client headers (minus hop-by-hop and conditional ones) and `conditional`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn get(
         &self,
         origin: &Origin,
         path: &str,
         host: &str,
+        scheme: Option<&str>,
         client_headers: &HeaderMap,
         conditional: &HeaderMap,
         max_body: usize,
@@ -74,8 +77,18 @@ impl OriginClient {
         for (name, value) in conditional {
             req.headers_mut().insert(name.clone(), value.clone());
         }
+        let host = if host.is_empty() {
+            origin.authority.as_str()
+        } else {
+            host
+        };
         if let Ok(h) = HeaderValue::from_str(host) {
             req.headers_mut().insert(HOST, h);
+        }
+        // The scheme is part of the key, so the origin may build redirects from it; the
+        // client's own X-Forwarded-* never reach this far (the filter does not forward them).
+        if let Some(scheme) = scheme.and_then(|s| HeaderValue::from_str(s).ok()) {
+            req.headers_mut().insert("x-forwarded-proto", scheme);
         }
         let exchange = async {
             let resp = self

@@ -78,15 +78,59 @@ pub async fn run(listener: TcpListener, cache: Arc<Cache>, shutdown: impl Future
     }
 }
 
+/// The header that carries the callout secret on every `/v1/*` call.
+pub const AUTH_HEADER: &str = "x-hzcache-auth";
+
+/// Whether a `/v1/*` call may proceed: exactly one `x-hzcache-auth` equal to the configured
+/// secret (compared in constant time), or no secret configured (loopback only, enforced at
+/// start-up).
+fn callout_authorized(cache: &Cache, headers: &hyper::HeaderMap) -> bool {
+    let Some(secret) = &cache.config.callout_secret else {
+        return true;
+    };
+    let mut given = headers.get_all(AUTH_HEADER).iter();
+    matches!((given.next(), given.next()), (Some(v), None) if secret.matches(v.as_bytes()))
+}
+
+/// 403 for a map the companion does not serve; counted, and nothing was touched.
+fn forbidden(cache: &Cache, why: &str) -> Answer {
+    tracing::warn!(%why, "refused a call naming a map that is not served");
+    cache.metrics.error(ErrorKind::ForbiddenMap);
+    cache.metrics.outcome(Outcome::Error);
+    Answer::error(StatusCode::FORBIDDEN, why)
+}
+
 async fn handle(
     cache: Arc<Cache>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, _body) = req.into_parts();
-    let answer = match (&parts.method, parts.uri.path()) {
+    let path = parts.uri.path();
+    let answer = if path.starts_with("/v1/") && !callout_authorized(&cache, &parts.headers) {
+        cache.metrics.error(ErrorKind::Unauthorized);
+        cache.metrics.outcome(Outcome::Error);
+        tracing::debug!(path, "callout without a valid secret refused");
+        Answer::error(StatusCode::UNAUTHORIZED, "missing or wrong x-hzcache-auth")
+    } else {
+        route(&cache, parts).await
+    };
+    let mut resp = Response::new(Full::new(answer.body));
+    *resp.status_mut() = answer.status;
+    *resp.headers_mut() = answer.headers;
+    Ok(resp)
+}
+
+async fn route(cache: &Arc<Cache>, parts: hyper::http::request::Parts) -> Answer {
+    match (&parts.method, parts.uri.path()) {
         // The callout's headers become the request's client headers: moved, not copied.
         (&Method::GET, "/v1/fetch") => match FetchRequest::from_header_map(parts.headers) {
-            Ok(fetch) => cache.fetch(fetch).await,
+            Ok(fetch) => match cache
+                .config
+                .check_map(&fetch.map, fetch.mode, fetch.value_type)
+            {
+                Ok(()) => cache.fetch(fetch).await,
+                Err(why) => forbidden(cache, &why),
+            },
             Err(why) => {
                 tracing::warn!(%why, "bad callout request");
                 cache.metrics.error(ErrorKind::BadRequest);
@@ -95,6 +139,10 @@ async fn handle(
             }
         },
         (&Method::POST, "/v1/invalidate") => match purge::invalidate_targets(&parts.headers) {
+            Ok(targets) if targets.iter().any(|(m, _)| !cache.config.map_allowed(m)) => forbidden(
+                cache,
+                "an invalidation target names a map that is not served",
+            ),
             Ok(targets) => {
                 // In its own task: the deletions finish even if Envoy drops the callout.
                 let c = cache.clone();
@@ -111,12 +159,21 @@ async fn handle(
             }
         },
         (&Method::POST, "/admin/purge") => {
-            let checked = purge::authorize(&parts.headers, cache.config.admin_token.as_deref())
+            let checked = purge::authorize(&parts.headers, cache.config.admin_token.as_ref())
                 .and_then(|()| purge::purge_target(parts.uri.query()));
             match checked {
+                Ok(target) if !cache.config.map_allowed(target.map()) => {
+                    cache.metrics.error(ErrorKind::ForbiddenMap);
+                    text(
+                        StatusCode::FORBIDDEN,
+                        "purge names a map that is not served (--map)",
+                    )
+                }
                 Ok(target) => match cache.purge(&target).await {
                     Ok(n) => {
-                        tracing::info!(?target, purged = n, "purge");
+                        // What was purged may name URLs with query strings: debug only.
+                        tracing::info!(map = target.map(), purged = n, "purge");
+                        tracing::debug!(?target, "purge target");
                         text(StatusCode::OK, &format!("purged {n}"))
                     }
                     Err(e) => {
@@ -158,11 +215,7 @@ async fn handle(
             }
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),
-    };
-    let mut resp = Response::new(Full::new(answer.body));
-    *resp.status_mut() = answer.status;
-    *resp.headers_mut() = answer.headers;
-    Ok(resp)
+    }
 }
 
 fn text(status: StatusCode, body: &str) -> Answer {

@@ -191,7 +191,7 @@ impl Cache {
                 Ok(()) => ok += 1,
                 Err(e) => {
                     self.metrics.error(ErrorKind::Hazelcast);
-                    tracing::warn!(%map, %key, error = %e, "invalidation failed");
+                    tracing::warn!(%map, key = %crate::fetch_request::key_digest(key), error = %e, "invalidation failed");
                 }
             }
         }
