@@ -2,8 +2,8 @@
 //! request calls out at all ([`plan`]), the callout's header list, and what to do with the
 //! companion's reply ([`classify`]). Pure: the glue feeds it header lists and bytes.
 
-use crate::config::{Companion, Config, Rule};
-use crate::key::{cache_key, encode_key, KeyError};
+use crate::config::{never_forwarded, Companion, Config, CookiePolicy, Rule};
+use crate::key::{cache_key, encode_key, KeyError, KeyInput, Keyed};
 use crate::rules::{find_rule, method_cached, RequestHead};
 use std::fmt;
 
@@ -22,6 +22,22 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
+/// The header that carries the callout secret (docs/callout-protocol.md, "Authentication").
+pub const AUTH_HEADER: &str = "x-hzcache-auth";
+
+/// Request fields the companion reads itself (request directives, validators, ranges) and
+/// answers from the cache; it never forwards the validators and ranges to the origin.
+const FOR_THE_CACHE: [&str; 8] = [
+    "cache-control",
+    "pragma",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+];
+
 /// Why a request goes upstream without a callout. Not an error: counted as `bypass`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bypass {
@@ -36,6 +52,8 @@ pub enum Bypass {
     NotUtf8Header(String),
     /// The request has a body; the companion's origin fetch would not carry it.
     HasBody,
+    /// The request carries `Cookie` and the rule does not say how to cache with one.
+    Cookie { rule: String },
     /// The matched rule yields no key for this request.
     NoKey { rule: String, reason: KeyError },
 }
@@ -48,6 +66,7 @@ impl fmt::Display for Bypass {
             Bypass::MissingHeader(name) => write!(f, "request has no usable {name}"),
             Bypass::NotUtf8Header(name) => write!(f, "request header {name} is not UTF-8"),
             Bypass::HasBody => write!(f, "request has a body"),
+            Bypass::Cookie { rule } => write!(f, "rule {rule}: request has a cookie"),
             Bypass::NoKey { rule, reason } => write!(f, "rule {rule}: {reason}"),
         }
     }
@@ -71,11 +90,8 @@ pub fn plan(
     let method = pseudo(request, ":method")?;
     let path = pseudo(request, ":path")?;
     // HTTP/1.0 without Host has no authority; a parameter key does not need one.
-    let authority = match pseudo(request, ":authority") {
-        Ok(a) => a,
-        Err(Bypass::MissingHeader(_)) => "",
-        Err(other) => return Err(other),
-    };
+    let authority = optional_pseudo(request, ":authority")?;
+    let scheme = optional_pseudo(request, ":scheme")?;
     let head = RequestHead {
         method,
         path,
@@ -90,14 +106,47 @@ pub fn plan(
     if !end_of_stream {
         return Err(Bypass::HasBody);
     }
-    let key = cache_key(&rule.key, authority, path).map_err(|reason| Bypass::NoKey {
+    let cookies = cookie_pairs(request)?;
+    let keyed_cookies: Vec<(&str, &str)> = match &rule.cookies {
+        CookiePolicy::Bypass if !cookies.is_empty() => {
+            return Err(Bypass::Cookie {
+                rule: rule.name.clone(),
+            })
+        }
+        CookiePolicy::Bypass | CookiePolicy::Ignore => Vec::new(),
+        // In the rule's order, the first of a repeated name: one answer per combination.
+        CookiePolicy::Key(names) => names
+            .iter()
+            .filter_map(|n| {
+                cookies
+                    .iter()
+                    .find(|(c, _)| c == n)
+                    .map(|(_, v)| (n.as_str(), *v))
+            })
+            .collect(),
+    };
+    let input = KeyInput {
+        scheme,
+        authority,
+        path,
+        rule_host: rule.matcher.host.as_deref(),
+        cookies: &keyed_cookies,
+    };
+    let keyed = cache_key(&rule.key, &input).map_err(|reason| Bypass::NoKey {
         rule: rule.name.clone(),
         reason,
     })?;
-    let headers = callout_headers(&config.companion, rule, &key, &head, request)?;
+    let headers = callout_headers(
+        &config.companion,
+        rule,
+        &keyed,
+        method,
+        request,
+        &keyed_cookies,
+    )?;
     Ok(Plan {
         rule: rule.name.clone(),
-        key,
+        key: keyed.key,
         headers,
     })
 }
@@ -110,65 +159,108 @@ fn pseudo<'r>(request: &'r [(String, Vec<u8>)], name: &'static str) -> Result<&'
         .ok_or(Bypass::MissingHeader(name))
 }
 
-/// The callout's headers, in contract order: pseudo-headers, the `x-hzcache-*` instructions,
-/// then every client header that may be forwarded.
+/// A pseudo-header that may be absent (empty then), but not present and unreadable.
+fn optional_pseudo<'r>(
+    request: &'r [(String, Vec<u8>)],
+    name: &'static str,
+) -> Result<&'r str, Bypass> {
+    match request.iter().find(|(n, _)| n == name) {
+        None => Ok(""),
+        Some((_, v)) => std::str::from_utf8(v).map_err(|_| Bypass::MissingHeader(name)),
+    }
+}
+
+/// Every `name=value` pair of the request's `Cookie` fields (HTTP/2 may send several), in
+/// order; empty pieces are skipped. Cookie bytes must be UTF-8 to be keyed or to bypass on.
+fn cookie_pairs(request: &[(String, Vec<u8>)]) -> Result<Vec<(&str, &str)>, Bypass> {
+    let mut pairs = Vec::new();
+    for (name, value) in request {
+        if !name.eq_ignore_ascii_case("cookie") {
+            continue;
+        }
+        let text =
+            std::str::from_utf8(value).map_err(|_| Bypass::NotUtf8Header("cookie".into()))?;
+        for piece in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
+            pairs.push((n.trim(), v.trim()));
+        }
+    }
+    Ok(pairs)
+}
+
+/// The callout's headers, in contract order: pseudo-headers, the credential, the
+/// `x-hzcache-*` instructions, then the client headers the rule forwards (and those the cache
+/// reads itself).
 pub fn callout_headers(
     companion: &Companion,
     rule: &Rule,
-    key: &str,
-    head: &RequestHead<'_>,
+    keyed: &Keyed,
+    method: &str,
     request: &[(String, Vec<u8>)],
+    keyed_cookies: &[(&str, &str)],
 ) -> Result<Vec<(String, String)>, Bypass> {
-    let fixed = [
-        (":method", "GET".to_string()),
-        (":path", FETCH_PATH.to_string()),
-        (":authority", companion.authority.clone()),
-        ("x-hzcache-map", rule.map.clone()),
-        ("x-hzcache-key", encode_key(key)),
-        ("x-hzcache-mode", rule.mode.as_str().to_string()),
-        ("x-hzcache-value-type", rule.value_type.as_str().to_string()),
-        ("x-hzcache-ttl", rule.ttl_seconds.to_string()),
-        ("x-hzcache-content-type", rule.content_type.clone()),
-        ("x-hzcache-origin", rule.origin.clone()),
-        ("x-hzcache-request-method", head.method.to_string()),
-        ("x-hzcache-request-path", head.path.to_string()),
-        ("x-hzcache-request-host", head.authority.to_string()),
-    ];
-    let named = connection_tokens(request.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
-    let mut headers: Vec<(String, String)> =
-        fixed.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(24);
+    let mut push = |n: &str, v: String| headers.push((n.to_string(), v));
+    push(":method", "GET".into());
+    push(":path", FETCH_PATH.into());
+    push(":authority", companion.authority.clone());
+    if let Some(secret) = &companion.secret {
+        push(AUTH_HEADER, secret.expose().to_string());
+    }
+    push("x-hzcache-map", rule.map.clone());
+    push("x-hzcache-key", encode_key(&keyed.key));
+    push("x-hzcache-mode", rule.mode.as_str().into());
+    push("x-hzcache-value-type", rule.value_type.as_str().into());
+    push("x-hzcache-ttl", rule.ttl_seconds.to_string());
+    push("x-hzcache-content-type", rule.content_type.clone());
+    push("x-hzcache-origin", rule.origin.clone());
+    push("x-hzcache-request-method", method.into());
+    push("x-hzcache-request-path", keyed.origin_path.clone());
+    if !keyed.origin_host.is_empty() {
+        push("x-hzcache-request-host", keyed.origin_host.clone());
+    }
+    if let Some(scheme) = &keyed.scheme {
+        push("x-hzcache-request-scheme", scheme.clone());
+    }
     // Optional rule settings travel only when set, so the companion's defaults stay in force.
     if let Some(t) = rule.ttl_override_seconds {
-        headers.push(("x-hzcache-ttl-override".into(), t.to_string()));
+        push("x-hzcache-ttl-override", t.to_string());
     }
     if rule.stale_while_revalidate_seconds > 0 {
-        headers.push((
-            "x-hzcache-stale-while-revalidate".into(),
+        push(
+            "x-hzcache-stale-while-revalidate",
             rule.stale_while_revalidate_seconds.to_string(),
-        ));
+        );
     }
     if rule.stale_if_error_seconds > 0 {
-        headers.push((
-            "x-hzcache-stale-if-error".into(),
+        push(
+            "x-hzcache-stale-if-error",
             rule.stale_if_error_seconds.to_string(),
-        ));
+        );
     }
     if rule.strip_set_cookie {
-        headers.push(("x-hzcache-strip-set-cookie".into(), "1".into()));
+        push("x-hzcache-strip-set-cookie", "1".into());
     }
     if let Some(t) = rule.last_modified_heuristic_max_seconds {
-        headers.push((
-            "x-hzcache-last-modified-heuristic-max".into(),
-            t.to_string(),
-        ));
+        push("x-hzcache-last-modified-heuristic-max", t.to_string());
+    }
+    if !keyed_cookies.is_empty() {
+        let cookie: Vec<String> = keyed_cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        push("cookie", cookie.join("; "));
     }
     for (name, value) in request {
-        if !relayable(name, &named) || name.eq_ignore_ascii_case("host") {
+        let lower = name.to_ascii_lowercase();
+        let wanted = FOR_THE_CACHE.contains(&lower.as_str())
+            || rule.forward_headers.iter().any(|h| *h == lower);
+        if !wanted || never_forwarded(&lower) {
             continue;
         }
         let value =
             String::from_utf8(value.clone()).map_err(|_| Bypass::NotUtf8Header(name.clone()))?;
-        headers.push((name.clone(), value));
+        headers.push((lower, value));
     }
     Ok(headers)
 }
@@ -223,23 +315,38 @@ pub fn is_unsafe(method: &str) -> bool {
 /// What an unsafe request may invalidate, kept until its response arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalidation {
+    /// The client's `:scheme`, for the keys of relative Locations.
+    pub scheme: String,
     /// The client's `:authority`, for deciding whether a Location is same-origin.
     pub authority: String,
     /// (map, key) of the request URL under the rule a GET of it would match.
     pub targets: Vec<(String, String)>,
 }
 
-/// The stored entries a URL maps to: the (map, key) under the rule that owns it.
-fn targets_for(config: &Config, authority: &str, path: &str) -> Option<(String, String)> {
+/// The stored entry a URL maps to: the (map, key) under the rule that owns it (without
+/// cookies: a rule keyed by cookies has one entry per cookie value, which a URL cannot name).
+fn targets_for(
+    config: &Config,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+) -> Option<(String, String)> {
     let head = RequestHead {
         method: "GET",
         path,
         authority,
     };
     let (_, rule) = find_rule(&config.rules, &head)?;
-    cache_key(&rule.key, authority, path)
+    let input = KeyInput {
+        scheme,
+        authority,
+        path,
+        rule_host: rule.matcher.host.as_deref(),
+        cookies: &[],
+    };
+    cache_key(&rule.key, &input)
         .ok()
-        .map(|k| (rule.map.clone(), k))
+        .map(|k| (rule.map.clone(), k.key))
 }
 
 /// For an unsafe request: what its success would invalidate. `None` for safe methods. The
@@ -251,26 +358,41 @@ pub fn plan_invalidation(config: &Config, request: &[(String, Vec<u8>)]) -> Opti
     }
     let path = pseudo(request, ":path").ok()?;
     let authority = pseudo(request, ":authority").unwrap_or("").to_string();
-    let targets = targets_for(config, &authority, path).into_iter().collect();
-    Some(Invalidation { authority, targets })
+    let scheme = pseudo(request, ":scheme")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let targets = targets_for(config, &scheme, &authority, path)
+        .into_iter()
+        .collect();
+    Some(Invalidation {
+        scheme,
+        authority,
+        targets,
+    })
 }
 
-/// The path of a same-origin URI reference: `/p?q` as is, `http(s)://AUTHORITY/p?q` when the
-/// authority is the request's (case-insensitive). Relative references without a leading `/`
-/// and other origins give `None` (§4.4: other origins must not be invalidated).
-pub fn same_origin_path<'a>(reference: &'a str, authority: &str) -> Option<&'a str> {
+/// The scheme and path of a same-origin URI reference: `/p?q` as is (the request's scheme),
+/// `http(s)://AUTHORITY/p?q` when the authority is the request's (case-insensitive).
+/// Relative references without a leading `/` and other origins give `None` (§4.4: other
+/// origins must not be invalidated).
+pub fn same_origin_path<'a>(
+    reference: &'a str,
+    authority: &str,
+) -> Option<(Option<&'static str>, &'a str)> {
     let reference = reference.trim();
     if reference.starts_with('/') && !reference.starts_with("//") {
-        return Some(reference);
+        return Some((None, reference));
     }
-    let rest = reference
-        .strip_prefix("http://")
-        .or_else(|| reference.strip_prefix("https://"))?;
+    let (scheme, rest) = if let Some(rest) = reference.strip_prefix("http://") {
+        ("http", rest)
+    } else {
+        ("https", reference.strip_prefix("https://")?)
+    };
     let (auth, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    (!authority.is_empty() && auth.eq_ignore_ascii_case(authority)).then_some(path)
+    (!authority.is_empty() && auth.eq_ignore_ascii_case(authority)).then_some((Some(scheme), path))
 }
 
 /// The invalidation callout for an unsafe request's response, or `None` when nothing is to be
@@ -294,8 +416,9 @@ pub fn invalidation_callout(
         else {
             continue;
         };
-        if let Some(path) = same_origin_path(value, &inv.authority) {
-            if let Some(t) = targets_for(config, &inv.authority, path) {
+        if let Some((scheme, path)) = same_origin_path(value, &inv.authority) {
+            let scheme = scheme.unwrap_or(inv.scheme.as_str());
+            if let Some(t) = targets_for(config, scheme, &inv.authority, path) {
                 if !targets.contains(&t) {
                     targets.push(t);
                 }
@@ -310,6 +433,9 @@ pub fn invalidation_callout(
         (":path".to_string(), INVALIDATE_PATH.to_string()),
         (":authority".to_string(), config.companion.authority.clone()),
     ];
+    if let Some(secret) = &config.companion.secret {
+        headers.push((AUTH_HEADER.to_string(), secret.expose().to_string()));
+    }
     for (map, key) in targets.into_iter().take(MAX_INVALIDATE_TARGETS) {
         headers.push((
             INVALIDATE_HEADER.to_string(),
@@ -478,18 +604,24 @@ mod tests {
     fn callout_carries_every_contract_header() {
         let request = req(&[
             (":method", "HEAD"),
-            (":path", "/data/x?key=a%20b&z=1"),
+            (":path", "/data?z=1&key=a%20b"),
             (":authority", "Shop.example:8443"),
             (":scheme", "https"),
             ("accept", "text/plain"),
         ]);
-        let plan = plan(&config(), &request, true).unwrap();
+        let mut cfg = config();
+        cfg.companion.secret = crate::config::with_secret(cfg.clone(), Some("s".repeat(16)))
+            .unwrap()
+            .companion
+            .secret;
+        let plan = plan(&cfg, &request, true).unwrap();
         assert_eq!(plan.rule, "data");
         assert_eq!(plan.key, "d:a b");
         let expect = [
             (":method", "GET"),
             (":path", "/v1/fetch"),
             (":authority", "companion.local"),
+            ("x-hzcache-auth", "ssssssssssssssss"),
             ("x-hzcache-map", "cache"),
             ("x-hzcache-key", "d:a%20b"),
             ("x-hzcache-mode", "body"),
@@ -498,8 +630,8 @@ mod tests {
             ("x-hzcache-content-type", "application/octet-stream"),
             ("x-hzcache-origin", "app"),
             ("x-hzcache-request-method", "HEAD"),
-            ("x-hzcache-request-path", "/data/x?key=a%20b&z=1"),
-            ("x-hzcache-request-host", "Shop.example:8443"),
+            // The canonical request: the rule's path and the one keyed parameter.
+            ("x-hzcache-request-path", "/data?key=a%20b"),
             ("accept", "text/plain"),
         ];
         let expect: Vec<(String, String)> = expect
@@ -510,57 +642,155 @@ mod tests {
     }
 
     #[test]
-    fn client_headers_that_must_not_travel_are_stripped() {
+    fn only_the_rules_forwarded_headers_and_the_caches_own_travel() {
         let request = req(&[
             (":method", "GET"),
-            (":path", "/data?key=k"),
-            (":authority", "h"),
+            (":path", "/p"),
+            (":authority", "example.com"),
             (":scheme", "http"),
-            ("host", "h"),
+            ("host", "example.com"),
             ("content-length", "0"),
             ("connection", "keep-alive, X-Secret , "),
-            ("Connection", "x-other"),
             ("keep-alive", "timeout=5"),
-            ("proxy-connection", "keep-alive"),
-            ("te", "trailers"),
-            ("trailer", "x"),
             ("transfer-encoding", "chunked"),
-            ("upgrade", "h2c"),
             ("x-secret", "1"),
-            ("x-other", "1"),
             ("x-hzcache-map", "evil"),
             ("X-HzCache-Key", "evil"),
-            ("x-hzcache-outcome", "hit"),
-            ("cookie", "a=1"),
-            ("accept-encoding", "gzip"),
-            ("x-hzcachex", "kept: not the x-hzcache- prefix"),
+            ("x-hzcache-auth", "forged"),
+            ("x-forwarded-proto", "http"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("forwarded", "host=evil.example"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("x-http-method-override", "DELETE"),
+            ("x-envoy-original-path", "/x"),
+            ("x-unknown", "1"),
+            ("Accept-Encoding", "gzip"),
+            ("authorization", "Bearer a"),
+            ("cache-control", "no-cache"),
+            ("if-none-match", "\"v1\""),
+            ("range", "bytes=0-1"),
         ]);
         let plan = plan(&config(), &request, true).unwrap();
-        let forwarded: Vec<&str> = names(&plan.headers)[13..].to_vec();
-        assert_eq!(forwarded, ["cookie", "accept-encoding", "x-hzcachex"]);
+        let fixed = names(&plan.headers)
+            .iter()
+            .take_while(|n| n.starts_with(':') || n.starts_with("x-hzcache-"))
+            .count();
+        let forwarded: Vec<&str> = names(&plan.headers)[fixed..].to_vec();
         assert_eq!(
-            get(&plan.headers, "x-hzcache-map").as_deref(),
-            Some("cache")
+            forwarded,
+            [
+                "accept-encoding",
+                "authorization",
+                "cache-control",
+                "if-none-match",
+                "range"
+            ]
+        );
+        for name in ["x-hzcache-map", "x-hzcache-key"] {
+            assert_eq!(
+                plan.headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .count(),
+                1,
+                "{name}"
+            );
+        }
+        assert!(
+            !plan.headers.iter().any(|(n, _)| n == "x-hzcache-auth"),
+            "a client cannot supply the credential"
         );
         assert_eq!(
-            plan.headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case("x-hzcache-key"))
-                .count(),
-            1
+            get(&plan.headers, "x-hzcache-map").as_deref(),
+            Some("hzcache")
         );
     }
 
     #[test]
-    fn default_rule_uses_host_and_normalised_query() {
+    fn a_rule_lists_its_own_forwarded_headers() {
+        let cfg =
+            parse(br#"{ "rules": [ { "forward_headers": ["X-Tenant", "accept"] } ] }"#).unwrap();
         let request = req(&[
             (":method", "GET"),
-            (":path", "/p?b=1&a=2"),
+            (":path", "/p"),
+            (":authority", "h"),
+            (":scheme", "http"),
+            ("x-tenant", "t1"),
+            ("accept", "a"),
+            ("user-agent", "u"),
+        ]);
+        let plan = plan(&cfg, &request, true).unwrap();
+        assert_eq!(get(&plan.headers, "x-tenant").as_deref(), Some("t1"));
+        assert_eq!(get(&plan.headers, "accept").as_deref(), Some("a"));
+        assert_eq!(get(&plan.headers, "user-agent"), None);
+    }
+
+    #[test]
+    fn a_request_with_a_cookie_bypasses_unless_the_rule_says_how() {
+        let with_cookie = |cookie: &str| {
+            req(&[
+                (":method", "GET"),
+                (":path", "/p"),
+                (":authority", "h"),
+                (":scheme", "http"),
+                ("cookie", cookie),
+            ])
+        };
+        let bypass = parse(br#"{ "rules": [ { "name": "r" } ] }"#).unwrap();
+        assert_eq!(
+            plan(&bypass, &with_cookie("session=alice"), true),
+            Err(Bypass::Cookie { rule: "r".into() })
+        );
+        // An empty Cookie field carries no cookie.
+        assert!(plan(&bypass, &with_cookie(" ; "), true).is_ok());
+
+        let ignore = parse(br#"{ "rules": [ { "cookies": "ignore" } ] }"#).unwrap();
+        let p = plan(&ignore, &with_cookie("session=alice"), true).unwrap();
+        assert_eq!(p.key, "http://h/p");
+        assert_eq!(
+            get(&p.headers, "cookie"),
+            None,
+            "an ignored cookie is not sent"
+        );
+
+        let keyed = parse(br#"{ "rules": [ { "cookies": { "key": ["lang", "ab"] } } ] }"#).unwrap();
+        let p = plan(
+            &keyed,
+            &with_cookie("session=alice; ab=2; lang=de; lang=fr"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.key, "http://h/p\0cookie:lang=de\0cookie:ab=2");
+        assert_eq!(get(&p.headers, "cookie").as_deref(), Some("lang=de; ab=2"));
+        let none = plan(&keyed, &with_cookie("session=alice"), true).unwrap();
+        assert_eq!(none.key, "http://h/p");
+        assert_eq!(get(&none.headers, "cookie"), None);
+    }
+
+    #[test]
+    fn default_rule_uses_scheme_host_and_normalised_query() {
+        let request = req(&[
+            (":method", "GET"),
+            (":path", "/p?b=1&a=2&a=1"),
             (":authority", "EXAMPLE.com"),
+            (":scheme", "http"),
         ]);
         let plan = plan(&config(), &request, true).unwrap();
         assert_eq!(plan.rule, "site");
-        assert_eq!(plan.key, "example.com/p?a=2&b=1");
+        assert_eq!(plan.key, "http://example.com/p?a=2&a=1&b=1");
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-request-path").as_deref(),
+            Some("/p?a=2&a=1&b=1")
+        );
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-request-host").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            get(&plan.headers, "x-hzcache-request-scheme").as_deref(),
+            Some("http")
+        );
         assert_eq!(
             get(&plan.headers, "x-hzcache-mode").as_deref(),
             Some("envelope")
@@ -657,10 +887,8 @@ mod tests {
     fn parameter_key_works_without_authority() {
         let request = req(&[(":method", "GET"), (":path", "/data?key=1")]);
         let plan = plan(&config(), &request, true).unwrap();
-        assert_eq!(
-            get(&plan.headers, "x-hzcache-request-host").as_deref(),
-            Some("")
-        );
+        // No host in the key: the companion presents the origin's own.
+        assert_eq!(get(&plan.headers, "x-hzcache-request-host"), None);
     }
 
     fn reply(pairs: &[(&str, &str)]) -> Headers {
@@ -833,13 +1061,14 @@ mod tests {
             (":method", "POST"),
             (":path", "/page?b=2&a=1"),
             (":authority", "Shop.example"),
+            (":scheme", "https"),
         ]);
         let inv = plan_invalidation(&c, &req).unwrap();
         assert_eq!(
             inv.targets,
             vec![(
                 "hzcache".to_string(),
-                "shop.example/page?a=1&b=2".to_string()
+                "https://shop.example/page?a=1&b=2".to_string()
             )]
         );
         let get = req_get();
@@ -851,7 +1080,12 @@ mod tests {
     }
 
     fn req_get() -> Headers {
-        req(&[(":method", "GET"), (":path", "/page"), (":authority", "h")])
+        req(&[
+            (":method", "GET"),
+            (":path", "/page"),
+            (":authority", "h"),
+            (":scheme", "http"),
+        ])
     }
 
     #[test]
@@ -859,13 +1093,18 @@ mod tests {
         let c = inv_config();
         let inv = plan_invalidation(
             &c,
-            &req(&[(":method", "PUT"), (":path", "/a"), (":authority", "h")]),
+            &req(&[
+                (":method", "PUT"),
+                (":path", "/a"),
+                (":authority", "h"),
+                (":scheme", "http"),
+            ]),
         )
         .unwrap();
         let resp = req(&[
             (":status", "201"),
             ("location", "/b?x=1"),
-            ("content-location", "http://H/c"),
+            ("content-location", "https://H/c"),
         ]);
         let call = invalidation_callout(&c, &inv, &resp).unwrap();
         assert_eq!(get(&call, ":method").as_deref(), Some("POST"));
@@ -875,7 +1114,15 @@ mod tests {
             .filter(|(n, _)| n == INVALIDATE_HEADER)
             .map(|(_, v)| v.as_str())
             .collect();
-        assert_eq!(lines, ["hzcache h/a", "hzcache h/b?x=1", "hzcache h/c"]);
+        // A relative Location takes the request's scheme, an absolute one its own.
+        assert_eq!(
+            lines,
+            [
+                "hzcache http://h/a",
+                "hzcache http://h/b?x=1",
+                "hzcache https://h/c"
+            ]
+        );
         // Other origins and error statuses invalidate nothing more / nothing.
         let resp = req(&[
             (":status", "200"),
@@ -894,9 +1141,12 @@ mod tests {
 
     #[test]
     fn same_origin_is_path_absolute_or_the_same_authority() {
-        assert_eq!(same_origin_path("/x", "h"), Some("/x"));
-        assert_eq!(same_origin_path("https://h:8/x", "h:8"), Some("/x"));
-        assert_eq!(same_origin_path("http://h", "h"), Some("/"));
+        assert_eq!(same_origin_path("/x", "h"), Some((None, "/x")));
+        assert_eq!(
+            same_origin_path("https://h:8/x", "h:8"),
+            Some((Some("https"), "/x"))
+        );
+        assert_eq!(same_origin_path("http://h", "h"), Some((Some("http"), "/")));
         assert_eq!(same_origin_path("http://h:9/x", "h:8"), None);
         assert_eq!(same_origin_path("//h/x", "h"), None);
         assert_eq!(same_origin_path("x", "h"), None);

@@ -26,7 +26,15 @@ pub const MAX_BREAKER_FAILURES: u32 = 1_000_000;
 /// Strings that are copied verbatim into callout headers (prefixes, names, hosts) stay short.
 pub const MAX_STRING_LEN: usize = 1024;
 
+/// Longest callout secret accepted (and shortest): the companion enforces the same bounds.
+pub const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+/// Most request headers a rule may forward or key by name; each is one lookup per request.
+pub const MAX_FORWARD_HEADERS: usize = 64;
+/// Most cookies a rule may key by.
+pub const MAX_KEY_COOKIES: usize = 16;
+
 const DEFAULT_CLUSTER: &str = "hzcache_companion";
+const DEFAULT_SECRET_ENV: &str = "HZCACHE_CALLOUT_SECRET";
 const DEFAULT_AUTHORITY: &str = "hzcache-companion";
 const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 const DEFAULT_BREAKER_FAILURES: u32 = 5;
@@ -78,6 +86,53 @@ pub struct Companion {
     /// `:authority` of the callout.
     pub authority: String,
     pub timeout_ms: u32,
+    /// The environment variable (passed into the VM with `vm_config.environment_variables`)
+    /// that holds the callout secret.
+    pub secret_env: String,
+    /// The callout secret, read from `secret_env` once in `on_configure` ([`with_secret`]);
+    /// never part of the JSON, so it is never in Envoy's config dump.
+    pub secret: Option<Secret>,
+}
+
+/// A credential: compared and sent, never printed (`Debug` shows only its length).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+/// The configuration with the callout secret from the environment: `value` is what
+/// `companion.secret_env` holds (`None`: unset). A value that is set must be 16 to 256 visible
+/// ASCII characters, as the companion requires; unset or empty leaves the callout without a
+/// credential (only a loopback companion without a secret of its own accepts that).
+pub fn with_secret(mut config: Config, value: Option<String>) -> Result<Config, ConfigError> {
+    config.companion.secret = match value.filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) if SECRET_LEN.contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(Secret(v))
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "companion.secret_env",
+                format!(
+                    "the value of {} must be {} to {} visible ASCII characters",
+                    config.companion.secret_env,
+                    SECRET_LEN.start(),
+                    SECRET_LEN.end()
+                ),
+            ))
+        }
+    };
+    Ok(config)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +175,93 @@ pub struct Rule {
     /// last modification, at most this many seconds. `None`: off (the default).
     pub last_modified_heuristic_max_seconds: Option<u32>,
     pub origin: String,
+    /// What a request `Cookie` does to caching.
+    pub cookies: CookiePolicy,
+    /// Client request headers (lower-case) the origin fetch carries; nothing else reaches it
+    /// (besides the request directives the cache itself reads, and the keyed cookies).
+    pub forward_headers: Vec<String>,
+}
+
+/// What a rule does with a request that carries `Cookie` (RFC 9111 §3.5 leaves this to the
+/// cache; a personal page without `Cache-Control` must never be shared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookiePolicy {
+    /// The request is neither answered from the cache nor stored (the default, like Varnish's
+    /// built-in VCL).
+    Bypass,
+    /// The cookie is dropped: the origin fetch carries none and the key ignores it.
+    Ignore,
+    /// These cookies (by name) are part of the key and the only ones the origin fetch carries.
+    Key(Vec<String>),
+}
+
+/// Request headers forwarded to the origin when a rule does not list its own: content
+/// negotiation (which origins declare with `Vary`), credentials (an authorised response is
+/// shared only when it says so, RFC 9111 §3.5) and tracing ids. Every other client header is
+/// left out, so nothing the key does not hold can change what is stored.
+pub const DEFAULT_FORWARD_HEADERS: [&str; 9] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "authorization",
+    "origin",
+    "user-agent",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+];
+
+/// Request headers that ask a server to act as if the URL, host, scheme, client or method were
+/// other than what the key holds (the classic unkeyed inputs of cache poisoning). They never
+/// reach the origin of a cached fetch, and a rule cannot list them in `forward_headers`.
+const NEVER_FORWARDED: [&str; 14] = [
+    "forwarded",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-original-method",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-host",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-proxyuser-ip",
+    "x-wap-profile",
+];
+
+/// Prefixes of the same kind (`x-forwarded-for`, `-host`, `-proto`, `-port`, `-prefix`,
+/// `-server`, `-scheme`, `-ssl` …), and the headers of Envoy and of hzcache itself.
+const NEVER_FORWARDED_PREFIXES: [&str; 3] = ["x-forwarded-", "x-envoy-", "x-hzcache-"];
+
+/// Headers that are the cache's own business or are set per hop, so a rule does not list them:
+/// the request directives and validators (always given to the companion, which answers them
+/// itself), `cookie` (see `cookies`), `host` and the hop-by-hop fields.
+const NOT_LISTABLE: [&str; 17] = [
+    "cache-control",
+    "pragma",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+    "cookie",
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a client header may never reach the origin of a cacheable fetch (see
+/// [`NEVER_FORWARDED`]). `name` is lower-case.
+pub fn never_forwarded(name: &str) -> bool {
+    NEVER_FORWARDED.contains(&name) || NEVER_FORWARDED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,12 +281,23 @@ pub struct KeySpec {
     pub prefix: String,
 }
 
+impl KeySpec {
+    /// The path a `query_param` key is fetched under (and the only path it caches): the one
+    /// resource the parameter names. `None` for the default key, which keeps the whole URL.
+    pub fn canonical_path(&self) -> Option<&str> {
+        match &self.source {
+            KeySource::Default => None,
+            KeySource::QueryParam { path, .. } => Some(path),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// host + path + normalised query.
+    /// scheme + host + path + normalised query.
     Default,
-    /// The percent-decoded value of this query parameter.
-    QueryParam(String),
+    /// The percent-decoded value of the parameter `name` of requests for exactly `path`.
+    QueryParam { name: String, path: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -208,6 +361,7 @@ struct RawCompanion {
     cluster: Option<String>,
     authority: Option<String>,
     timeout_ms: Option<u64>,
+    secret_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +389,14 @@ struct RawRule {
     strip_set_cookie: Option<bool>,
     last_modified_heuristic_max_seconds: Option<u64>,
     origin: Option<String>,
+    cookies: Option<Value>,
+    forward_headers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawCookieKey {
+    key: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +412,7 @@ struct RawMatch {
 struct RawKey {
     default: Option<bool>,
     query_param: Option<String>,
+    path: Option<String>,
     prefix: Option<String>,
 }
 
@@ -275,6 +438,7 @@ pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
             cluster: None,
             authority: None,
             timeout_ms: None,
+            secret_env: None,
         })?,
     };
     let breaker = match &top.breaker {
@@ -347,11 +511,30 @@ fn companion(raw: RawCompanion) -> Result<Companion, ConfigError> {
         1,
         MAX_TIMEOUT_MS.into(),
     )?;
+    let secret_env = raw
+        .secret_env
+        .unwrap_or_else(|| DEFAULT_SECRET_ENV.to_string());
+    let valid_env = secret_env.len() <= 255
+        && secret_env
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && secret_env
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid_env {
+        return Err(ConfigError::new(
+            "companion.secret_env",
+            "must be an environment variable name (letters, digits and _, not starting with a digit)",
+        ));
+    }
     Ok(Companion {
         cluster,
         authority,
         // in_range bounded it by MAX_TIMEOUT_MS, which fits in u32.
         timeout_ms: u32::try_from(timeout_ms).unwrap_or(MAX_TIMEOUT_MS),
+        secret_env,
+        secret: None,
     })
 }
 
@@ -424,7 +607,7 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
 
     let key_path = join(path, "key");
     let key = match &raw.key {
-        Some(v) => key(section(v, &key_path)?, &key_path)?,
+        Some(v) => key(section(v, &key_path)?, &key_path, &matcher.path_prefix)?,
         None => KeySpec {
             source: KeySource::Default,
             prefix: String::new(),
@@ -495,6 +678,18 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
     let origin = raw.origin.unwrap_or_else(|| DEFAULT_ORIGIN.to_string());
     check_header_value(&join(path, "origin"), &origin)?;
 
+    let cookies = match &raw.cookies {
+        None => CookiePolicy::Bypass,
+        Some(v) => cookie_policy(v, &join(path, "cookies"))?,
+    };
+    let forward_headers = match raw.forward_headers {
+        None => DEFAULT_FORWARD_HEADERS
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        Some(list) => forward_list(list, &join(path, "forward_headers"))?,
+    };
+
     Ok(Rule {
         name,
         matcher,
@@ -512,7 +707,92 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
         last_modified_heuristic_max_seconds: heuristic_max
             .map(|t| u32::try_from(t).unwrap_or(MAX_TTL_SECONDS)),
         origin,
+        cookies,
+        forward_headers,
     })
+}
+
+/// `"bypass"`, `"ignore"` or `{"key": ["name", …]}`.
+fn cookie_policy(value: &Value, path: &str) -> Result<CookiePolicy, ConfigError> {
+    match value {
+        Value::String(s) if s == "bypass" => Ok(CookiePolicy::Bypass),
+        Value::String(s) if s == "ignore" => Ok(CookiePolicy::Ignore),
+        Value::Object(_) => {
+            let raw: RawCookieKey = section(value, path)?;
+            let key_path = join(path, "key");
+            if raw.key.is_empty() || raw.key.len() > MAX_KEY_COOKIES {
+                return Err(ConfigError::new(
+                    key_path,
+                    format!("must list 1 to {MAX_KEY_COOKIES} cookie names"),
+                ));
+            }
+            let mut names: Vec<String> = Vec::with_capacity(raw.key.len());
+            for (i, name) in raw.key.into_iter().enumerate() {
+                let ok = !name.is_empty()
+                    && name.len() <= MAX_STRING_LEN
+                    && name.bytes().all(is_token_byte);
+                if !ok {
+                    return Err(ConfigError::new(
+                        format!("{key_path}[{i}]"),
+                        "must be a cookie name (an RFC 9110 token)",
+                    ));
+                }
+                if names.contains(&name) {
+                    return Err(ConfigError::new(
+                        format!("{key_path}[{i}]"),
+                        format!("cookie {name:?} is listed twice"),
+                    ));
+                }
+                names.push(name);
+            }
+            Ok(CookiePolicy::Key(names))
+        }
+        _ => Err(ConfigError::new(
+            path,
+            "expected \"bypass\", \"ignore\" or {\"key\": [cookie names]}",
+        )),
+    }
+}
+
+/// A rule's own list of forwarded headers: tokens, lower-cased, none that the key cannot hold.
+fn forward_list(list: Vec<String>, path: &str) -> Result<Vec<String>, ConfigError> {
+    if list.len() > MAX_FORWARD_HEADERS {
+        return Err(ConfigError::new(
+            path,
+            format!("at most {MAX_FORWARD_HEADERS} headers"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, name) in list.into_iter().enumerate() {
+        let item = format!("{path}[{i}]");
+        if name.is_empty() || name.len() > MAX_STRING_LEN || !name.bytes().all(is_token_byte) {
+            return Err(ConfigError::new(item, "must be a header name"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if never_forwarded(&lower) {
+            return Err(ConfigError::new(
+                item,
+                format!(
+                    "{lower} would change what the origin answers without being part of the key; it is never forwarded"
+                ),
+            ));
+        }
+        if NOT_LISTABLE.contains(&lower.as_str()) {
+            return Err(ConfigError::new(
+                item,
+                format!("{lower} is handled by the cache itself (see `cookies` for cookie)"),
+            ));
+        }
+        if !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn matcher(raw: RawMatch, path: &str) -> Result<Match, ConfigError> {
@@ -572,7 +852,13 @@ fn matcher(raw: RawMatch, path: &str) -> Result<Match, ConfigError> {
     })
 }
 
-fn key(raw: RawKey, path: &str) -> Result<KeySpec, ConfigError> {
+fn key(raw: RawKey, path: &str, path_prefix: &str) -> Result<KeySpec, ConfigError> {
+    if raw.path.is_some() && raw.query_param.is_none() {
+        return Err(ConfigError::new(
+            join(path, "path"),
+            "only a query_param key has a path (the default key keeps the request's)",
+        ));
+    }
     let source = match (raw.default, raw.query_param) {
         (Some(true), None) => KeySource::Default,
         (Some(false), None) => {
@@ -592,7 +878,27 @@ fn key(raw: RawKey, path: &str) -> Result<KeySpec, ConfigError> {
                     format!("must be at most {MAX_STRING_LEN} bytes"),
                 ));
             }
-            KeySource::QueryParam(param)
+            // The one resource the parameter names: what the origin is asked for, and the
+            // only path the rule caches (`/database?key=a` must not share `/data?key=a`).
+            let canonical = raw.path.unwrap_or_else(|| path_prefix.to_string());
+            let canonical_path = join(path, "path");
+            if !canonical.starts_with('/') || canonical.contains(['?', '#']) {
+                return Err(ConfigError::new(
+                    canonical_path,
+                    "must be a path starting with '/', without query or fragment",
+                ));
+            }
+            check_header_value(&canonical_path, &canonical)?;
+            if !canonical.starts_with(path_prefix) {
+                return Err(ConfigError::new(
+                    canonical_path,
+                    format!("must be under the rule's path_prefix {path_prefix:?}"),
+                ));
+            }
+            KeySource::QueryParam {
+                name: param,
+                path: canonical,
+            }
         }
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
@@ -704,7 +1010,13 @@ mod tests {
         assert_eq!(cfg.rules.len(), 2);
         let data = &cfg.rules[0];
         assert_eq!(data.name, "data");
-        assert_eq!(data.key.source, KeySource::QueryParam("key".into()));
+        assert_eq!(
+            data.key.source,
+            KeySource::QueryParam {
+                name: "key".into(),
+                path: "/data".into()
+            }
+        );
         assert_eq!(data.mode, Mode::Body);
         assert_eq!(data.map, "cache");
         assert_eq!(data.ttl_seconds, 300);
@@ -721,7 +1033,9 @@ mod tests {
                 Companion {
                     cluster: "hzcache_companion".into(),
                     authority: "hzcache-companion".into(),
-                    timeout_ms: 5000
+                    timeout_ms: 5000,
+                    secret_env: "HZCACHE_CALLOUT_SECRET".into(),
+                    secret: None,
                 }
             );
             assert_eq!(
@@ -997,10 +1311,125 @@ mod tests {
                 json!({ "rules": [{ "name": "a" }, { "name": "a" }] }),
                 "rules[1].name",
             ),
+            (
+                json!({ "companion": { "secret_env": "1BAD" } }),
+                "companion.secret_env",
+            ),
+            (
+                json!({ "companion": { "secret_env": "A-B" } }),
+                "companion.secret_env",
+            ),
+            (
+                json!({ "rules": [{ "cookies": "keep" }] }),
+                "rules[0].cookies",
+            ),
+            (
+                json!({ "rules": [{ "cookies": { "key": [] } }] }),
+                "rules[0].cookies.key",
+            ),
+            (
+                json!({ "rules": [{ "cookies": { "key": ["a b"] } }] }),
+                "rules[0].cookies.key[0]",
+            ),
+            (
+                json!({ "rules": [{ "cookies": { "key": ["a", "a"] } }] }),
+                "rules[0].cookies.key[1]",
+            ),
+            (
+                json!({ "rules": [{ "cookies": { "names": ["a"] } }] }),
+                "rules[0].cookies.names",
+            ),
+            (
+                json!({ "rules": [{ "forward_headers": ["accept", "X-Forwarded-Host"] }] }),
+                "rules[0].forward_headers[1]",
+            ),
+            (
+                json!({ "rules": [{ "forward_headers": ["x-original-url"] }] }),
+                "rules[0].forward_headers[0]",
+            ),
+            (
+                json!({ "rules": [{ "forward_headers": ["cookie"] }] }),
+                "rules[0].forward_headers[0]",
+            ),
+            (
+                json!({ "rules": [{ "forward_headers": ["bad name"] }] }),
+                "rules[0].forward_headers[0]",
+            ),
+            (
+                json!({ "rules": [{ "key": { "default": true, "path": "/x" } }] }),
+                "rules[0].key.path",
+            ),
+            (
+                json!({ "rules": [{ "match": { "path_prefix": "/data" },
+                                    "key": { "query_param": "k", "path": "/other" } }] }),
+                "rules[0].key.path",
+            ),
+            (
+                json!({ "rules": [{ "key": { "query_param": "k", "path": "/x?y" } }] }),
+                "rules[0].key.path",
+            ),
         ];
         for (input, path) in cases {
             let e = err_of(input.clone());
             assert_eq!(e.path, path, "input {input}: {e}");
+        }
+    }
+
+    #[test]
+    fn cookies_forwarded_headers_and_the_canonical_path_have_safe_defaults() {
+        let cfg = parse_json(json!({ "rules": [
+            {},
+            { "match": { "path_prefix": "/data" }, "key": { "query_param": "key" },
+              "cookies": { "key": ["lang"] }, "forward_headers": ["X-Tenant"] },
+            { "key": { "query_param": "k", "path": "/one" }, "cookies": "ignore" }
+        ] }))
+        .unwrap();
+        let plain = &cfg.rules[0];
+        assert_eq!(
+            plain.cookies,
+            CookiePolicy::Bypass,
+            "like Varnish's built-in VCL"
+        );
+        assert_eq!(plain.forward_headers, DEFAULT_FORWARD_HEADERS.to_vec());
+        assert_eq!(plain.key.canonical_path(), None);
+        assert_eq!(cfg.rules[1].key.canonical_path(), Some("/data"));
+        assert_eq!(cfg.rules[1].cookies, CookiePolicy::Key(vec!["lang".into()]));
+        assert_eq!(cfg.rules[1].forward_headers, ["x-tenant"]);
+        assert_eq!(cfg.rules[2].key.canonical_path(), Some("/one"));
+        assert_eq!(cfg.rules[2].cookies, CookiePolicy::Ignore);
+        for name in DEFAULT_FORWARD_HEADERS {
+            assert!(!never_forwarded(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_secret_comes_from_its_variable_and_is_never_printed() {
+        let cfg = parse(b"{}").unwrap();
+        assert_eq!(cfg.companion.secret_env, "HZCACHE_CALLOUT_SECRET");
+        let with = with_secret(cfg.clone(), Some("a-secret-of-16+chars".into())).unwrap();
+        assert_eq!(
+            with.companion.secret.as_ref().map(Secret::expose),
+            Some("a-secret-of-16+chars")
+        );
+        assert!(!format!("{with:?}").contains("a-secret"), "{with:?}");
+        assert_eq!(
+            with_secret(cfg.clone(), None).unwrap().companion.secret,
+            None
+        );
+        assert_eq!(
+            with_secret(cfg.clone(), Some(String::new()))
+                .unwrap()
+                .companion
+                .secret,
+            None
+        );
+        for bad in ["short", "with space in it 123", &"x".repeat(257)] {
+            let e = with_secret(cfg.clone(), Some(bad.to_string())).unwrap_err();
+            assert_eq!(e.path, "companion.secret_env");
+            assert!(
+                !e.message.contains(bad),
+                "the error does not echo the value"
+            );
         }
     }
 

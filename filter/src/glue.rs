@@ -117,13 +117,24 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let config = match config::parse(&raw) {
+        // The secret comes from the VM's environment (Envoy's `vm_config.environment_variables`),
+        // never from the JSON, so Envoy's config dump does not show it.
+        let config = match config::parse(&raw).and_then(|c| {
+            let value = std::env::var(&c.companion.secret_env).ok();
+            config::with_secret(c, value)
+        }) {
             Ok(config) => config,
             Err(e) => {
                 error!("invalid configuration: {e}");
                 return false;
             }
         };
+        if config.companion.secret.is_none() {
+            warn!(
+                "{} is not set in the VM's environment: callouts carry no credential, which only a loopback companion without a secret accepts",
+                config.companion.secret_env
+            );
+        }
         proxy_wasm::set_log_level(host_level(config.log_level));
         if config.rules.is_empty() {
             warn!("no rules configured; nothing will be cached");

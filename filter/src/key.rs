@@ -21,6 +21,14 @@ pub enum KeyError {
     NotUtf8,
     /// The default key needs a host and the request has no `:authority`.
     MissingHost,
+    /// The default key needs the scheme and the request has no usable `:scheme`.
+    MissingScheme,
+    /// A `query_param` rule caches one path only, and this request is for another.
+    OtherPath,
+    /// The path has dot segments, empty segments, a backslash or an encoded dot or slash that
+    /// the origin may resolve to another resource than the key names (Envoy's
+    /// `normalize_path`/`merge_slashes` remove most before the filter sees them).
+    UnnormalisedPath,
     /// Longer than [`MAX_KEY_LEN`] (the actual length).
     TooLong(usize),
 }
@@ -32,51 +40,148 @@ impl fmt::Display for KeyError {
             KeyError::EmptyParam => write!(f, "key query parameter empty"),
             KeyError::NotUtf8 => write!(f, "key query parameter is not UTF-8"),
             KeyError::MissingHost => write!(f, "no :authority for the default key"),
+            KeyError::MissingScheme => write!(f, "no :scheme for the default key"),
+            KeyError::OtherPath => write!(f, "not the rule's canonical path"),
+            KeyError::UnnormalisedPath => write!(f, "path is not normalised"),
             KeyError::TooLong(n) => write!(f, "key is {n} bytes (max {MAX_KEY_LEN})"),
         }
     }
 }
 
-/// The cache key of a request under `spec`. `authority` and `path` are the request's
-/// `:authority` and `:path` as received.
-pub fn cache_key(spec: &KeySpec, authority: &str, path: &str) -> Result<String, KeyError> {
-    let (_, query) = split_target(path);
-    let body = match &spec.source {
-        KeySource::Default => {
-            if authority.is_empty() {
-                return Err(KeyError::MissingHost);
-            }
-            default_key(authority, path)
-        }
-        KeySource::QueryParam(name) => match query_param(query.unwrap_or(""), name)? {
-            Some(value) if value.is_empty() => return Err(KeyError::EmptyParam),
-            Some(value) => value,
-            None => return Err(KeyError::MissingParam),
-        },
-    };
-    let len = spec.prefix.len() + body.len();
-    if len > MAX_KEY_LEN {
-        return Err(KeyError::TooLong(len));
-    }
-    let mut key = String::with_capacity(len);
-    key.push_str(&spec.prefix);
-    key.push_str(&body);
-    Ok(key)
+/// The request line parts a key is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInput<'a> {
+    /// `:scheme` (`http`/`https`), as Envoy set it.
+    pub scheme: &'a str,
+    /// `:authority` as received (may carry a port).
+    pub authority: &'a str,
+    /// `:path` as received: path and query.
+    pub path: &'a str,
+    /// The rule's host (lower-case, no port), when it matches on one.
+    pub rule_host: Option<&'a str>,
+    /// The cookies the rule keys by that the request carries, in the rule's order.
+    pub cookies: &'a [(&'a str, &'a str)],
 }
 
-/// Lower-cased authority (port kept: two ports may be two sites) + path as received + the
-/// normalised query (`?` only when there is one).
-pub fn default_key(authority: &str, path: &str) -> String {
-    let (path, query) = split_target(path);
-    let query = normalise_query(query.unwrap_or(""));
-    let mut key = String::with_capacity(authority.len() + path.len() + query.len() + 1);
-    key.push_str(&authority.to_ascii_lowercase());
-    key.push_str(path);
-    if !query.is_empty() {
-        key.push('?');
-        key.push_str(&query);
+/// A request's key and the one origin request that key stands for. Both come from the same
+/// parts, so what the origin is asked and what the answer is stored under cannot disagree:
+/// any input the key ignores does not reach the origin either.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyed {
+    pub key: String,
+    /// Path and (canonical) query the origin is asked for.
+    pub origin_path: String,
+    /// `Host` for the origin fetch; empty: the companion uses the origin's own authority (a
+    /// `query_param` key does not hold the client's host).
+    pub origin_host: String,
+    /// The scheme the key holds, given to the origin as `X-Forwarded-Proto`; `None` when the
+    /// key does not hold one.
+    pub scheme: Option<String>,
+}
+
+/// The cache key of a request under `spec`, with its canonical origin request.
+pub fn cache_key(spec: &KeySpec, input: &KeyInput<'_>) -> Result<Keyed, KeyError> {
+    let (path, query) = split_target(input.path);
+    if !is_normalised(path) {
+        return Err(KeyError::UnnormalisedPath);
     }
-    key
+    let (body, origin_path, origin_host, scheme) = match &spec.source {
+        KeySource::Default => {
+            if input.authority.is_empty() {
+                return Err(KeyError::MissingHost);
+            }
+            let scheme = match input.scheme.to_ascii_lowercase().as_str() {
+                s @ ("http" | "https") => s.to_string(),
+                _ => return Err(KeyError::MissingScheme),
+            };
+            let host = input.authority.to_ascii_lowercase();
+            let query = normalise_query(query.unwrap_or(""));
+            let mut origin_path = String::with_capacity(path.len() + query.len() + 1);
+            origin_path.push_str(path);
+            if !query.is_empty() {
+                origin_path.push('?');
+                origin_path.push_str(&query);
+            }
+            let body = format!("{scheme}://{host}{origin_path}");
+            (body, origin_path, host, Some(scheme))
+        }
+        KeySource::QueryParam {
+            name,
+            path: canonical,
+        } => {
+            if path != canonical {
+                return Err(KeyError::OtherPath);
+            }
+            let value = match query_param(query.unwrap_or(""), name)? {
+                Some(value) if value.is_empty() => return Err(KeyError::EmptyParam),
+                Some(value) => value,
+                None => return Err(KeyError::MissingParam),
+            };
+            let origin_path = format!(
+                "{canonical}?{}={}",
+                encode_component(name),
+                encode_component(&value)
+            );
+            let host = input.rule_host.unwrap_or("").to_string();
+            (value, origin_path, host, None)
+        }
+    };
+    let mut key = String::with_capacity(spec.prefix.len() + body.len());
+    key.push_str(&spec.prefix);
+    key.push_str(&body);
+    // NUL cannot occur in a decoded parameter that came through a URL nor in a header, so
+    // the cookie part can never be confused with the rest of the key.
+    for (name, value) in input.cookies {
+        key.push_str("\0cookie:");
+        key.push_str(name);
+        key.push('=');
+        key.push_str(value);
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(KeyError::TooLong(key.len()));
+    }
+    Ok(Keyed {
+        key,
+        origin_path,
+        origin_host,
+        scheme,
+    })
+}
+
+/// Whether a path (without query) is one the origin resolves as written: origin-form (starts
+/// with `/`), no `.` or `..`
+/// segments (also percent-encoded), no empty segments (`//`), no backslash and no encoded
+/// slash or backslash, any of which a server may resolve to a resource other than the one
+/// the key names.
+pub fn is_normalised(path: &str) -> bool {
+    if !path.starts_with('/') || path.contains('\\') || path.contains("//") {
+        return false;
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return false;
+    }
+    !lower
+        .split('/')
+        .any(|seg| matches!(seg.replace("%2e", ".").as_str(), "." | ".."))
+}
+
+/// Percent-encodes a query component: unreserved characters (RFC 3986 §2.3) as themselves,
+/// every other byte as `%XX`, so the canonical request is the same whatever form the client
+/// sent (`a+b`, `a%20b`).
+fn encode_component(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+    out
 }
 
 /// Splits a request target into path and query, dropping any fragment (clients should never
@@ -92,16 +197,15 @@ pub fn split_target(target: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Sorts parameters by name, then value (both compared as sent, i.e. still percent-encoded),
-/// and drops empty `&&` segments. Parameters are not re-encoded: `a=%41` and `a=A` stay
-/// different keys, which can only cost a hit, never serve the wrong entry.
+/// Orders parameters by name (compared as sent, still percent-encoded), keeping parameters of
+/// the same name in the order the client sent them (`a=2&a=1` is not `a=1&a=2` to an
+/// application that reads lists), and drops empty `&&` segments. Parameters are not
+/// re-encoded: `a=%41` and `a=A` stay different keys, which can only cost a hit, never serve
+/// the wrong entry. The origin is asked for exactly this query.
 pub fn normalise_query(query: &str) -> String {
     let mut segments: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
-    // The last element keeps `a` and `a=` apart (and ordered) although both have an empty value.
-    segments.sort_by_key(|segment| {
-        let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
-        (name, value, segment.contains('='))
-    });
+    // A stable sort: equal names keep their relative order.
+    segments.sort_by_key(|segment| segment.split_once('=').map_or(*segment, |(name, _)| name));
     segments.join("&")
 }
 
@@ -186,8 +290,40 @@ mod tests {
         }
     }
 
+    fn qp(name: &str) -> KeySource {
+        KeySource::QueryParam {
+            name: name.into(),
+            path: "/d".into(),
+        }
+    }
+
     fn param(name: &str) -> KeySpec {
-        spec(KeySource::QueryParam(name.into()), "")
+        spec(qp(name), "")
+    }
+
+    /// The key of `path` (which for a parameter key is rewritten onto the rule's path `/d`).
+    fn cache_key(spec: &KeySpec, authority: &str, path: &str) -> Result<String, KeyError> {
+        let path = match &spec.source {
+            KeySource::Default => path.to_string(),
+            KeySource::QueryParam { .. } => {
+                let (_, q) = split_target(path);
+                format!("/d{}", q.map(|q| format!("?{q}")).unwrap_or_default())
+            }
+        };
+        keyed(spec, "http", authority, &path).map(|k| k.key)
+    }
+
+    fn keyed(spec: &KeySpec, scheme: &str, authority: &str, path: &str) -> Result<Keyed, KeyError> {
+        super::cache_key(
+            spec,
+            &KeyInput {
+                scheme,
+                authority,
+                path,
+                rule_host: None,
+                cookies: &[],
+            },
+        )
     }
 
     /// The companion's side of the contract: `%XX` back to bytes, then UTF-8.
@@ -200,17 +336,17 @@ mod tests {
         let s = spec(KeySource::Default, "");
         assert_eq!(
             cache_key(&s, "Example.COM", "/A/b?z=1&a=2&m").unwrap(),
-            "example.com/A/b?a=2&m&z=1"
+            "http://example.com/A/b?a=2&m&z=1"
         );
-        assert_eq!(cache_key(&s, "h:8080", "/p").unwrap(), "h:8080/p");
+        assert_eq!(cache_key(&s, "h:8080", "/p").unwrap(), "http://h:8080/p");
     }
 
     #[test]
     fn empty_query_gives_no_question_mark() {
         let s = spec(KeySource::Default, "");
-        assert_eq!(cache_key(&s, "h", "/p?").unwrap(), "h/p");
-        assert_eq!(cache_key(&s, "h", "/p?&&").unwrap(), "h/p");
-        assert_eq!(cache_key(&s, "h", "/p").unwrap(), "h/p");
+        assert_eq!(cache_key(&s, "h", "/p?").unwrap(), "http://h/p");
+        assert_eq!(cache_key(&s, "h", "/p?&&").unwrap(), "http://h/p");
+        assert_eq!(cache_key(&s, "h", "/p").unwrap(), "http://h/p");
     }
 
     #[test]
@@ -218,29 +354,157 @@ mod tests {
         let s = spec(KeySource::Default, "");
         assert_eq!(
             cache_key(&s, "h", "/p?b=1&a=2#frag").unwrap(),
-            "h/p?a=2&b=1"
+            "http://h/p?a=2&b=1"
         );
-        assert_eq!(cache_key(&s, "h", "/p#x?y=1").unwrap(), "h/p");
+        assert_eq!(cache_key(&s, "h", "/p#x?y=1").unwrap(), "http://h/p");
     }
 
     #[test]
-    fn query_order_does_not_change_the_key() {
+    fn the_order_of_different_names_does_not_change_the_key() {
         let s = spec(KeySource::Default, "");
-        let a = cache_key(&s, "h", "/p?b=2&a=1&a=0").unwrap();
+        let a = cache_key(&s, "h", "/p?b=2&a=0&a=1").unwrap();
         let b = cache_key(&s, "h", "/p?a=0&a=1&b=2").unwrap();
         assert_eq!(a, b);
-        assert_eq!(a, "h/p?a=0&a=1&b=2");
+        assert_eq!(a, "http://h/p?a=0&a=1&b=2");
     }
 
     #[test]
-    fn repeated_parameters_sort_by_value_and_are_all_kept() {
-        assert_eq!(normalise_query("a=2&a=1&a=2"), "a=1&a=2&a=2");
+    fn repeated_parameters_keep_their_relative_order() {
+        // An application reading `a` as a list sees [2, 1] and [1, 2]: two resources.
+        assert_eq!(normalise_query("a=2&b=0&a=1&a=2"), "a=2&a=1&a=2&b=0");
+        let s = spec(KeySource::Default, "");
+        assert_ne!(
+            cache_key(&s, "h", "/q?a=2&a=1").unwrap(),
+            cache_key(&s, "h", "/q?a=1&a=2").unwrap()
+        );
     }
 
     #[test]
     fn bare_and_empty_valued_parameters_stay_distinct() {
-        assert_eq!(normalise_query("a=&a"), "a&a=");
+        assert_eq!(normalise_query("a=&a"), "a=&a");
         assert_ne!(normalise_query("a"), normalise_query("a="));
+    }
+
+    #[test]
+    fn the_scheme_is_part_of_the_default_key_and_goes_to_the_origin() {
+        let s = spec(KeySource::Default, "");
+        let http = keyed(&s, "http", "h", "/p").unwrap();
+        let https = keyed(&s, "HTTPS", "h", "/p").unwrap();
+        assert_eq!(http.key, "http://h/p");
+        assert_eq!(https.key, "https://h/p");
+        assert_eq!(https.scheme.as_deref(), Some("https"));
+        assert_eq!(keyed(&s, "", "h", "/p"), Err(KeyError::MissingScheme));
+        assert_eq!(keyed(&s, "ftp", "h", "/p"), Err(KeyError::MissingScheme));
+    }
+
+    #[test]
+    fn the_origin_is_asked_for_exactly_what_the_key_holds() {
+        let s = spec(KeySource::Default, "p:");
+        let k = keyed(&s, "http", "Shop.Example:8080", "/a/b?z=1&&a=2#f").unwrap();
+        assert_eq!(k.key, "p:http://shop.example:8080/a/b?a=2&z=1");
+        assert_eq!(k.origin_path, "/a/b?a=2&z=1");
+        assert_eq!(k.origin_host, "shop.example:8080");
+        let k = keyed(&s, "http", "h", "/a?").unwrap();
+        assert_eq!(k.origin_path, "/a");
+    }
+
+    #[test]
+    fn a_parameter_key_fetches_its_canonical_request() {
+        let s = param("key");
+        // Other parameters, a repeated key parameter, and the client's host are not keyed, so
+        // the origin does not see them either.
+        let k = keyed(&s, "http", "evil.example", "/d?x=1&key=a+b&key=zz").unwrap();
+        assert_eq!(k.key, "a b");
+        assert_eq!(k.origin_path, "/d?key=a%20b");
+        assert_eq!(
+            k.origin_host, "",
+            "the companion uses the origin's own authority"
+        );
+        assert_eq!(k.scheme, None);
+        let with_host = super::cache_key(
+            &s,
+            &KeyInput {
+                scheme: "http",
+                authority: "EVIL:1",
+                path: "/d?key=%C3%A9",
+                rule_host: Some("shop.example"),
+                cookies: &[],
+            },
+        )
+        .unwrap();
+        assert_eq!(with_host.origin_path, "/d?key=%C3%A9");
+        assert_eq!(with_host.origin_host, "shop.example");
+    }
+
+    #[test]
+    fn a_parameter_key_caches_its_one_path_only() {
+        let s = param("key");
+        for other in [
+            "/database?key=a",
+            "/d/?key=a",
+            "/d/x?key=a",
+            "/?key=a",
+            "/D?key=a",
+        ] {
+            assert_eq!(
+                keyed(&s, "http", "h", other),
+                Err(KeyError::OtherPath),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_a_server_may_resolve_elsewhere_are_not_cached() {
+        let s = spec(KeySource::Default, "");
+        for bad in [
+            "/a/../x",
+            "/a/./x",
+            "/..",
+            "/a//b",
+            "//a",
+            "/a/%2e%2E/x",
+            "/a/.%2e/x",
+            "/a/%2E/x",
+            "/a%2fb",
+            "/a%5Cb",
+            "/a\\b",
+        ] {
+            assert_eq!(
+                keyed(&s, "http", "h", bad),
+                Err(KeyError::UnnormalisedPath),
+                "{bad}"
+            );
+        }
+        for good in [
+            "/",
+            "/a.b/c",
+            "/...",
+            "/a/..b",
+            "/.well-known/x",
+            "/a?x=../y",
+        ] {
+            assert!(keyed(&s, "http", "h", good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn keyed_cookies_extend_the_key() {
+        let s = spec(KeySource::Default, "");
+        let cookies = [("lang", "de"), ("ab", "")];
+        let k = super::cache_key(
+            &s,
+            &KeyInput {
+                scheme: "http",
+                authority: "h",
+                path: "/p",
+                rule_host: None,
+                cookies: &cookies,
+            },
+        )
+        .unwrap();
+        assert_eq!(k.key, "http://h/p\0cookie:lang=de\0cookie:ab=");
+        assert_eq!(k.origin_path, "/p");
     }
 
     #[test]
@@ -252,8 +516,8 @@ mod tests {
     #[test]
     fn prefix_is_prepended() {
         let s = spec(KeySource::Default, "v2:");
-        assert_eq!(cache_key(&s, "h", "/p").unwrap(), "v2:h/p");
-        let s = spec(KeySource::QueryParam("key".into()), "user:");
+        assert_eq!(cache_key(&s, "h", "/p").unwrap(), "v2:http://h/p");
+        let s = spec(qp("key"), "user:");
         assert_eq!(cache_key(&s, "h", "/data?key=42").unwrap(), "user:42");
     }
 
@@ -321,7 +585,10 @@ mod tests {
         assert_eq!(cache_key(&s, "h", "/d?key=%C3"), Err(KeyError::NotUtf8));
         // The default key keeps the query encoded, so the same URL is cacheable there.
         let d = spec(KeySource::Default, "");
-        assert_eq!(cache_key(&d, "h", "/d?key=%FF").unwrap(), "h/d?key=%FF");
+        assert_eq!(
+            cache_key(&d, "h", "/d?key=%FF").unwrap(),
+            "http://h/d?key=%FF"
+        );
     }
 
     #[test]
@@ -350,7 +617,7 @@ mod tests {
             cache_key(&param("key"), "h", &format!("/?key={over}")),
             Err(KeyError::TooLong(MAX_KEY_LEN + 1))
         );
-        let s = spec(KeySource::QueryParam("key".into()), "pp");
+        let s = spec(qp("key"), "pp");
         assert_eq!(
             cache_key(&s, "h", &format!("/?key={}", "k".repeat(MAX_KEY_LEN - 1))),
             Err(KeyError::TooLong(MAX_KEY_LEN + 1))

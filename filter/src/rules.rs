@@ -91,6 +91,8 @@ mod tests {
             strip_set_cookie: false,
             last_modified_heuristic_max_seconds: None,
             origin: "default".into(),
+            cookies: crate::config::CookiePolicy::Bypass,
+            forward_headers: Vec::new(),
         }
     }
 
