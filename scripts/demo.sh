@@ -59,9 +59,17 @@ python3 demo/backend.py "$BACKEND_PORT" > "$RUN/backend.log" 2>&1 &
 PIDS+=($!)
 wait_for "backend" 20 port_busy "$BACKEND_PORT"
 
-# 3. The companion.
+# 3. The companion. The callout secret is made once per demo directory (kept private) and
+# reaches the companion and Envoy's filter through the environment, never a command line.
+SECRET_FILE="$RUN/callout-secret"
+if [ ! -s "$SECRET_FILE" ]; then
+  (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$SECRET_FILE")
+fi
+HZCACHE_CALLOUT_SECRET=$(cat "$SECRET_FILE")
+export HZCACHE_CALLOUT_SECRET
 RUST_LOG=${RUST_LOG:-info} "$COMPANION" --listen "127.0.0.1:$COMPANION_PORT" \
   --hazelcast "127.0.0.1:$HZ_PORT" --cluster-name dev \
+  --map hzcache=envelope --map cache=body:string \
   --origin "default=http://127.0.0.1:$BACKEND_PORT" > "$RUN/companion.log" 2>&1 &
 PIDS+=($!)
 wait_for "companion" 30 curl -sf "http://127.0.0.1:$COMPANION_PORT/readyz"
