@@ -49,6 +49,28 @@ check(hz["network"]["join"]["multicast"]["enabled"] is False, "compose: multicas
 check(hz["network"]["join"]["auto-detection"]["enabled"] is False, "compose: auto-detection must be off")
 
 env = {k: str(v) for k, v in services["companion"]["environment"].items()}
+
+
+def env_file(service):
+    """KEY=VALUE lines of a service's env_file (compose reads them into its environment)."""
+    out = {}
+    name = services[service].get("env_file")
+    if name:
+        for line in (compose_dir / name).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                out[k] = v
+    return out
+
+
+env.update(env_file("companion"))
+check("HZCACHE_CALLOUT_SECRET" in env, "compose: the companion has no callout secret")
+check(env_file("envoy").get("HZCACHE_CALLOUT_SECRET") == env.get("HZCACHE_CALLOUT_SECRET"),
+      "compose: Envoy and the companion must share the callout secret")
+for name, service in services.items():
+    for port in service.get("ports", []):
+        check(str(port).startswith("127.0.0.1:"), f"compose: {name} publishes {port} beyond 127.0.0.1")
 check(env.get("HZCACHE_HAZELCAST") == f"hazelcast:{hz_port}", "compose: companion must reach hazelcast:<member port>")
 check(env.get("HZCACHE_CLUSTER_NAME") == hz["cluster-name"], "compose: cluster names differ")
 backend_cmd = services["backend"]["command"]
@@ -70,7 +92,7 @@ companion_listen_port = env["HZCACHE_LISTEN"].rsplit(":", 1)[1]
 check(endpoint("origin") == ("backend", backend_port), "compose envoy: origin cluster is not backend")
 check(endpoint("hzcache_companion") == ("companion", companion_listen_port), "compose envoy: companion cluster is not companion")
 listener_port = str(envoy["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"])
-check(f"{listener_port}:{listener_port}" in services["envoy"]["ports"], "compose: Envoy listener port not published")
+check(f"127.0.0.1:{listener_port}:{listener_port}" in services["envoy"]["ports"], "compose: Envoy listener port not published on 127.0.0.1")
 
 # Istio manifests.
 docs = [d for f in sorted((ROOT / "envoy/istio").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
@@ -79,7 +101,12 @@ for kind in ("Deployment", "Service", "WasmPlugin"):
     check(kind in kinds, f"istio: {kind} missing")
 dep = kinds["Deployment"]
 container = dep["spec"]["template"]["spec"]["containers"][0]
-istio_env = {e["name"]: e["value"] for e in container["env"]}
+istio_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+check("HZCACHE_CALLOUT_SECRET" in secret_refs, "istio: the callout secret must come from a Secret")
+# What the Secret would hold, for the companion's --check-config below.
+for name in secret_refs:
+    istio_env[name] = "stand-in-for-the-kubernetes-secret"
 svc = kinds["Service"]
 plugin = kinds["WasmPlugin"]["spec"]["pluginConfig"]
 fqdn = f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"

@@ -421,6 +421,64 @@ pub struct Companion {
     pub port: u16,
 }
 
+/// The callout secret shared by every companion and Envoy this test process starts (random
+/// per process, so no test depends on a fixed value). Passed through the environment, as
+/// production does: `HZCACHE_CALLOUT_SECRET` for the companion and, through
+/// `vm_config.environment_variables`, for the filter.
+pub fn callout_secret() -> &'static str {
+    static SECRET: OnceLock<String> = OnceLock::new();
+    SECRET.get_or_init(|| format!("test-callout-{:032x}", rand_u128()))
+}
+
+fn rand_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let a = h.finish();
+    h.write_u32(std::process::id());
+    u128::from(a) << 64 | u128::from(h.finish())
+}
+
+/// Writes `value` to a private file under the run directory and returns its path: how tests
+/// give the companion its admin token (`--admin-token-file`), since secrets never go on a
+/// command line.
+pub fn secret_file(name: &str, value: &str) -> String {
+    let path = run_dir().join(format!("{name}-{}.secret", unique("s")));
+    if let Err(e) = fs::write(&path, value) {
+        panic!("cannot write {}: {e}", path.display());
+    }
+    path.display().to_string()
+}
+
+/// The maps (`NAME=MODE[:TYPE]`) a filter configuration's rules use, for the companion's
+/// `--map` allow-list: the companion serves exactly the maps the Envoys in front of it name.
+pub fn maps_of(filter_config: &str) -> Vec<String> {
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(filter_config) else {
+        return Vec::new();
+    };
+    let mut maps: Vec<String> = Vec::new();
+    for rule in config["rules"].as_array().into_iter().flatten() {
+        let name = rule["map"].as_str().unwrap_or("hzcache");
+        let spec = match (rule["mode"].as_str(), rule["value_type"].as_str()) {
+            (Some("body"), Some("bytes")) => format!("{name}=body:bytes"),
+            (Some("body"), _) => format!("{name}=body:string"),
+            _ => format!("{name}=envelope"),
+        };
+        if !maps.iter().any(|m| m.split('=').next() == Some(name)) {
+            maps.push(spec);
+        }
+    }
+    maps
+}
+
+/// The demo's maps: what a companion serves when a test does not say.
+pub const DEMO_MAPS: &str = "hzcache=envelope,cache=body:string";
+
 impl Companion {
     /// Starts the companion for `cluster_name` at `members`, fetching misses from `origins`
     /// (`NAME=URL`), with `extra` arguments; waits until `/healthz` answers.
@@ -442,7 +500,9 @@ impl Companion {
                 "RUST_LOG",
                 std::env::var("HZCACHE_TEST_LOG")
                     .unwrap_or_else(|_| "info,hzcache_companion=debug".into()),
-            );
+            )
+            .env("HZCACHE_CALLOUT_SECRET", callout_secret())
+            .env("HZCACHE_MAPS", DEMO_MAPS);
         for o in origins {
             cmd.arg("--origin").arg(o);
         }
@@ -481,7 +541,18 @@ impl Envoy {
     /// the origin on `origin_port` and calling out to the companion on `companion_port`.
     /// Waits until the admin endpoint reports LIVE.
     pub fn start(filter_config: &str, origin_port: u16, companion_port: u16) -> Result<Envoy> {
-        let mut envoy = Envoy::spawn(filter_config, origin_port, companion_port)?;
+        Envoy::start_with_secret(filter_config, origin_port, companion_port, callout_secret())
+    }
+
+    /// [`Envoy::start`] with `secret` as the filter's callout secret.
+    pub fn start_with_secret(
+        filter_config: &str,
+        origin_port: u16,
+        companion_port: u16,
+        secret: &str,
+    ) -> Result<Envoy> {
+        let mut envoy =
+            Envoy::spawn_with_secret(filter_config, origin_port, companion_port, secret)?;
         let admin = loopback(envoy.admin_port);
         let process = &mut envoy.process;
         wait_until("envoy /ready", Duration::from_secs(60), || {
@@ -496,6 +567,15 @@ impl Envoy {
 
     /// Starts Envoy without waiting (for tests that expect it to refuse the configuration).
     pub fn spawn(filter_config: &str, origin_port: u16, companion_port: u16) -> Result<Envoy> {
+        Envoy::spawn_with_secret(filter_config, origin_port, companion_port, callout_secret())
+    }
+
+    fn spawn_with_secret(
+        filter_config: &str,
+        origin_port: u16,
+        companion_port: u16,
+        secret: &str,
+    ) -> Result<Envoy> {
         let template = fs::read_to_string(root().join("envoy/envoy.yaml.tmpl"))?;
         let port = free_port();
         let admin_port = free_port();
@@ -528,7 +608,8 @@ impl Envoy {
                 "--log-level",
                 "info",
             ])
-            .args(["--component-log-level", "wasm:debug"]);
+            .args(["--component-log-level", "wasm:debug"])
+            .env("HZCACHE_CALLOUT_SECRET", secret);
         let process = Process::spawn(&format!("envoy-{port}"), &mut cmd)?;
         Ok(Envoy {
             process,

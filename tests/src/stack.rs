@@ -49,12 +49,19 @@ impl Fleet {
     ) -> Result<Fleet> {
         let member = shared_member();
         let mut nodes = Vec::with_capacity(n);
+        // The companions serve exactly the maps the filter's rules name.
+        let mut args: Vec<String> = crate::maps_of(filter_config)
+            .into_iter()
+            .flat_map(|m| ["--map".to_string(), m])
+            .collect();
+        args.extend(companion_args.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         for _ in 0..n {
             let companion = Companion::start(
                 &member.cluster_name,
                 &[member.address()],
                 &[origin.origin_arg()],
-                companion_args,
+                &args,
             )?;
             companion.wait_ready(Duration::from_secs(30))?;
             let envoy = Envoy::start(filter_config, origin.port, companion.port)?;

@@ -23,7 +23,11 @@ fn miss_then_hit_is_served_from_hazelcast() {
     let first = get(&stack.url(&path)).unwrap();
     assert_eq!(first.status, 200);
     assert_eq!(first.cache(), "MISS");
-    assert_eq!(first.text(), format!("origin body for {path}"));
+    // The origin is asked for the key's canonical request: parameters ordered by name.
+    assert_eq!(
+        first.text(),
+        format!("origin body for {}", hzcache_e2e::origin::canonical(&path))
+    );
     assert_eq!(stack.origin.count(&path), 1);
 
     let second = get(&stack.url(&path)).unwrap();
@@ -44,7 +48,7 @@ fn miss_then_hit_is_served_from_hazelcast() {
     let reordered = path.replace("b=2&a=1", "a=1&b=2");
     let third = get(&stack.url(&reordered)).unwrap();
     assert_eq!(third.cache(), "HIT");
-    assert_eq!(stack.origin.count(&reordered), 0);
+    assert_eq!(stack.origin.count(&reordered), 1, "the one request above");
 }
 
 #[test]
@@ -125,20 +129,41 @@ fn client_cannot_steer_the_cache_with_control_headers() {
     let stack = Stack::start(counting_origin()).expect("stack");
     let path = format!("/steer/{}", unique("s"));
     let victim = format!("/victim/{}", unique("v"));
-    // The client tries to store its answer under another key and map.
+    // The victim's real key in the real map: what the filter computes for `victim`.
+    let victim_key = format!("http://127.0.0.1:{}{victim}", stack.envoy.port);
+    let map = shared_client().map("hzcache");
+    let stored = |key: &str| {
+        hzcache_e2e::client::runtime()
+            .block_on(map.get(key))
+            .unwrap()
+            .is_some()
+    };
+    // The client tries to store its answer under the victim's key, and to have the companion
+    // fetch another path, through the control headers of the callout.
     let r = get_with(
         &stack.url(&path),
-        &[("x-hzcache-key", &victim), ("x-hzcache-map", "other")],
+        &[
+            ("x-hzcache-key", &victim_key),
+            ("x-hzcache-map", "hzcache"),
+            ("x-hzcache-request-path", &victim),
+            ("x-hzcache-ttl", "3600"),
+        ],
     )
     .unwrap();
     assert_eq!(r.cache(), "MISS");
-    let v = get(&stack.url(&victim)).unwrap();
-    assert_eq!(
-        v.cache(),
-        "MISS",
-        "the victim key must not have been written"
+    assert_eq!(r.text(), format!("origin body for {path}"));
+    assert!(
+        !stored(&victim_key),
+        "nothing was written under the victim's key"
     );
+    let v = get(&stack.url(&victim)).unwrap();
+    assert_eq!(v.cache(), "MISS");
     assert_eq!(v.text(), format!("origin body for {victim}"));
+    // The key checked above is the real one: the victim's own request stored under it.
+    assert!(
+        stored(&victim_key),
+        "the victim's entry is under {victim_key}"
+    );
 }
 
 #[test]
