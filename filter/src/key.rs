@@ -39,6 +39,8 @@ impl fmt::Display for KeyError {
 
 /// The cache key of a request under `spec`. `authority` and `path` are the request's
 /// `:authority` and `:path` as received.
+// Audited: two string lengths cannot overflow a usize (each is at most isize::MAX).
+#[allow(clippy::arithmetic_side_effects)]
 pub fn cache_key(spec: &KeySpec, authority: &str, path: &str) -> Result<String, KeyError> {
     let (_, query) = split_target(path);
     let body = match &spec.source {
@@ -66,6 +68,8 @@ pub fn cache_key(spec: &KeySpec, authority: &str, path: &str) -> Result<String, 
 
 /// Lower-cased authority (port kept: two ports may be two sites) + path as received + the
 /// normalised query (`?` only when there is one).
+// Audited: a capacity hint from lengths of strings held in memory (a wasm32 VM has 4 GiB).
+#[allow(clippy::arithmetic_side_effects)]
 pub fn default_key(authority: &str, path: &str) -> String {
     let (path, query) = split_target(path);
     let query = normalise_query(query.unwrap_or(""));
@@ -127,6 +131,9 @@ fn form_decode(input: &str) -> Vec<u8> {
 
 /// Decodes `%XX` escapes (either hex case). A `%` not followed by two hex digits is kept as is,
 /// as browsers and Python's `unquote` do. With `plus_as_space`, `+` becomes a space.
+// Audited: `bytes[i]` only while `i < bytes.len()`; `i + 3` at most `len + 2`, far below
+// usize::MAX.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 pub fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -149,6 +156,8 @@ pub fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
     out
 }
 
+// Audited: each subtraction is inside the range its arm matched.
+#[allow(clippy::arithmetic_side_effects)]
 fn hex_value(b: Option<&u8>) -> Option<u8> {
     match b? {
         b @ b'0'..=b'9' => Some(b - b'0'),
@@ -160,6 +169,8 @@ fn hex_value(b: Option<&u8>) -> Option<u8> {
 
 /// Percent-encodes a key for the `x-hzcache-key` header: ASCII letters, digits and
 /// `-._~/:?=&` as themselves, every other byte as upper-case `%XX` (callout-protocol.md).
+// Audited: a nibble (`b >> 4`, `b & 0x0f`) always indexes the 16-entry table.
+#[allow(clippy::indexing_slicing)]
 pub fn encode_key(key: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(key.len());

@@ -16,7 +16,21 @@
 //!   Envoy and the modules above. Keeping it out of native builds lets `cargo test` run the
 //!   pure modules without the host's imports.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// No panic on any path outside tests: a panic in the wasm traps the VM (see `host` and the
+// README's "When the VM fails").
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod abi;
 pub mod breaker;
