@@ -22,6 +22,15 @@ impl Status {
     pub const INVALID_MEMORY_ACCESS: Status = Status(6);
     pub const INTERNAL_FAILURE: Status = Status(10);
 
+    /// A host call's raw return value as a result: Ok is 0, anything else (listed in the ABI
+    /// or not) is an error the caller decides about.
+    pub fn check(raw: u32) -> Result<(), Status> {
+        match Status(raw) {
+            Status::OK => Ok(()),
+            status => Err(status),
+        }
+    }
+
     /// The ABI's name for this status, if it has one.
     pub fn name(self) -> Option<&'static str> {
         Some(match self.0 {
@@ -317,6 +326,14 @@ mod tests {
             parse_pairs(&ok).unwrap(),
             vec![("x-bin".to_owned(), vec![0xff, 0, 0xfe])]
         );
+    }
+
+    #[test]
+    fn only_zero_is_ok_and_every_other_status_is_an_error() {
+        assert_eq!(Status::check(0), Ok(()));
+        for raw in [1, 2, 6, 9, 11, 12, 13, 255, u32::MAX] {
+            assert_eq!(Status::check(raw), Err(Status(raw)));
+        }
     }
 
     #[test]

@@ -105,10 +105,7 @@ extern "C" {
 }
 
 fn ok(raw: u32) -> Result<(), Status> {
-    match Status(raw) {
-        Status::OK => Ok(()),
-        status => Err(status),
-    }
+    Status::check(raw)
 }
 
 /// Takes ownership of bytes the host allocated in this VM. `None` for a null pointer (no
