@@ -371,8 +371,9 @@ impl Cache {
             self.hazelcast.map(INFLIGHT_MAP),
             flight_key(&req.map, &req.key),
             self.config.origin_timeout,
+            &self.instance,
         );
-        match marker.claim(&self.instance).await {
+        match marker.claim().await {
             Claim::Held => {
                 // Another companion may have finished between our lookup and taking the marker.
                 let answer = match self.fresh_hit(req, since).await {

@@ -55,6 +55,27 @@ fn map_operations_work_against_a_real_member() {
 }
 
 #[test]
+fn remove_if_same_removes_only_the_value_it_names() {
+    let map = shared_client().map(&unique("remove-if-same"));
+    runtime().block_on(async {
+        let ours = Value::String("companion-a/0000000000000001".into());
+        let theirs = Value::String("companion-b/0000000000000002".into());
+        map.set("marker", &theirs, Ttl::MapDefault).await.unwrap();
+        assert!(
+            !map.remove_if_same("marker", &ours).await.unwrap(),
+            "another holder's value is not removed"
+        );
+        assert_eq!(map.get("marker").await.unwrap(), Some(theirs.clone()));
+        assert!(map.remove_if_same("marker", &theirs).await.unwrap());
+        assert_eq!(map.get("marker").await.unwrap(), None);
+        assert!(
+            !map.remove_if_same("marker", &theirs).await.unwrap(),
+            "an absent key is not removed"
+        );
+    });
+}
+
+#[test]
 fn an_entry_set_with_a_ttl_expires() {
     let map = shared_client().map(&unique("ttl"));
     runtime().block_on(async {

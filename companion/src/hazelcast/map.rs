@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use super::client::{Client, Target};
 use super::codec::{
     map_clear, map_contains_key, map_delete, map_evict_all, map_fetch_keys, map_get, map_get_all,
-    map_put, map_put_all, map_put_if_absent, map_remove, map_set, map_set_ttl, map_size,
+    map_put, map_put_all, map_put_if_absent, map_remove, map_remove_if_same, map_set, map_set_ttl,
+    map_size,
 };
 use super::error::HazelcastError;
 use super::partition;
@@ -122,6 +123,17 @@ impl Map {
         let req = map_remove::encode_request(&self.name, &key, THREAD_ID);
         let answer = self.client.invoke(req, Target::Key(&key), false).await?;
         decode_value(map_remove::decode_response(&answer)?)
+    }
+
+    /// Removes `key` only if it holds `value` (compared by its serialized bytes, on the
+    /// member); `true` if it did. Not redone after a dropped connection: a second attempt
+    /// would report the first one's removal as "not ours".
+    pub async fn remove_if_same(&self, key: &str, value: &Value) -> Result<bool, HazelcastError> {
+        let key = Data::from_string(key);
+        let value = to_data(value)?;
+        let req = map_remove_if_same::encode_request(&self.name, &key, &value, THREAD_ID);
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        Ok(map_remove_if_same::decode_response(&answer)?)
     }
 
     /// Removes `key` without reading its value back.
