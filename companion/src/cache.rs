@@ -497,6 +497,17 @@ impl Cache {
                 }
                 return (too_large(), Done::Pass);
             }
+            Err(OriginError::OverBudget { limit }) => {
+                // Memory, not the origin, is short: a stale entry may still answer.
+                if stale.as_ref().is_some_and(|s| s.if_error) {
+                    self.metrics.event(Event::OverBudget);
+                    return self.stale_if_error(req, stale, times.response_ms);
+                }
+                tracing::debug!(limit, "origin bodies in flight at the budget; passing");
+                self.metrics.event(Event::OverBudget);
+                self.metrics.outcome(Outcome::Pass);
+                return (Answer::pass("busy"), Done::NotStored);
+            }
             Err(e) => {
                 self.metrics.error(match e {
                     OriginError::Timeout(_) => ErrorKind::OriginTimeout,

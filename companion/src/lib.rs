@@ -17,6 +17,7 @@
 //! - `purge`: the admin API (bearer token) that purges by key, prefix or tag.
 //! - `range`: single byte ranges (`Range`, `If-Range`) served from a stored 200.
 //! - `origin`: the bounded origin fetch.
+//! - `budget`: the byte budget of origin bodies in flight across all fetches.
 //! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
 
 // Input from the network, headers and configuration must never panic the service: an
@@ -24,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod answer;
+pub mod budget;
 pub mod cache;
 pub mod coalesce;
 pub mod config;

@@ -71,7 +71,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if config.admin_token.is_none() {
         tracing::info!("no --admin-token: the purge API is off");
     }
-    let origin = OriginClient::new(config.origin_timeout);
+    let origin = OriginClient::new(config.origin_timeout, config.max_inflight_body_bytes);
     let cache = Arc::new(Cache::new(config, hazelcast.clone(), origin));
     hzcache_companion::server::run(listener, cache, shutdown_signal()).await;
     hazelcast.shutdown();
