@@ -455,6 +455,16 @@ async fn write_loop(
             let _ = socket.shutdown().await;
             return;
         };
+        if first.len() >= WRITE_BATCH_BYTES {
+            // A large request (an entry being stored) goes out as it is: copying it into the
+            // batch would hold it twice and grow the batch buffer to its size for good.
+            if let Err(e) = socket.write_all(&first).await {
+                conn.close(&format!("write: {e}"));
+                return;
+            }
+            conn.last_write_ms.store(conn.now_ms(), Ordering::Relaxed);
+            continue;
+        }
         buf.clear();
         buf.extend_from_slice(&first);
         // Let the tasks that are ready right now queue their requests before this write. The
