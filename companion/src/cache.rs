@@ -374,8 +374,9 @@ impl Cache {
             self.hazelcast.map(INFLIGHT_MAP),
             flight_key(&req.map, &req.key),
             self.config.origin_timeout,
+            &self.instance,
         );
-        match marker.claim(&self.instance).await {
+        match marker.claim().await {
             Claim::Held => {
                 // Another companion may have finished between our lookup and taking the marker.
                 let answer = match self.fresh_hit(req, since).await {
@@ -499,6 +500,17 @@ impl Cache {
                     self.mark_too_large(req, at_least, times.response_ms).await;
                 }
                 return (too_large(), Done::Pass);
+            }
+            Err(OriginError::OverBudget { limit }) => {
+                // Memory, not the origin, is short: a stale entry may still answer.
+                if stale.as_ref().is_some_and(|s| s.if_error) {
+                    self.metrics.event(Event::OverBudget);
+                    return self.stale_if_error(req, stale, times.response_ms);
+                }
+                tracing::debug!(limit, "origin bodies in flight at the budget; passing");
+                self.metrics.event(Event::OverBudget);
+                self.metrics.outcome(Outcome::Pass);
+                return (Answer::pass("busy"), Done::NotStored);
             }
             Err(e) => {
                 self.metrics.error(match e {

@@ -5,7 +5,9 @@
 //!   bounded by [`Inflight::wait_limit`].
 //! - Per fleet, the in-flight marker in Hazelcast ([`Marker`]): the leader `put-if-absent`s
 //!   `MAP\0KEY` into [`INFLIGHT_MAP`] with a TTL of origin timeout + 2 s (a crashed holder
-//!   never blocks a key) and deletes it when done; a companion that finds it taken polls for
+//!   never blocks a key) and removes it when done — only if it still holds this claim's own
+//!   value (`Map.RemoveIfSame`): once ours expired, another companion may hold the key, and
+//!   its marker is not ours to delete; a companion that finds it taken polls for
 //!   the stored entry every [`POLL_INTERVAL`] until the marker goes or origin timeout + 1 s
 //!   passes ([`Marker::wait_for_holder`]), then fetches itself.
 //!
@@ -133,6 +135,10 @@ pub struct Marker {
     markers: Map,
     key: String,
     origin_timeout: Duration,
+    /// The marker's value: the holder's name and a random claim id, unique to this claim, so
+    /// the release removes this claim's marker and never a later one (another companion's, or
+    /// this companion's next claim of the same key).
+    token: String,
 }
 
 /// What trying to take a marker gave.
@@ -156,21 +162,23 @@ pub enum Waited<T> {
 }
 
 impl Marker {
-    pub fn new(markers: Map, key: String, origin_timeout: Duration) -> Marker {
+    /// A marker for `key` that `holder` (the companion's instance name) may claim.
+    pub fn new(markers: Map, key: String, origin_timeout: Duration, holder: &str) -> Marker {
         Marker {
             markers,
             key,
             origin_timeout,
+            token: claim_token(holder, rand::random()),
         }
     }
 
-    /// `put-if-absent` of the marker, naming `holder`. A crashed holder's marker expires after
-    /// origin timeout + 2 s; a live one releases it much earlier.
-    pub async fn claim(&self, holder: &str) -> Claim {
+    /// `put-if-absent` of the marker with this claim's token. A crashed holder's marker
+    /// expires after origin timeout + 2 s; a live one releases it much earlier.
+    pub async fn claim(&self) -> Claim {
         let ttl = Ttl::After(self.origin_timeout + Duration::from_secs(2));
         match self
             .markers
-            .put_if_absent(&self.key, &Value::String(holder.to_string()), ttl)
+            .put_if_absent(&self.key, &Value::String(self.token.clone()), ttl)
             .await
         {
             Ok(None) => Claim::Held,
@@ -179,9 +187,21 @@ impl Marker {
         }
     }
 
+    /// Removes the marker if it is still this claim's. A fetch slower than the marker's TTL
+    /// finds it expired and maybe taken by another companion, whose marker stays.
     pub async fn release(&self) {
-        if let Err(e) = self.markers.delete(&self.key).await {
-            tracing::debug!(error = %e, "could not release the in-flight marker; it expires");
+        match self
+            .markers
+            .remove_if_same(&self.key, &Value::String(self.token.clone()))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("in-flight marker expired before release; another one stays")
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not release the in-flight marker; it expires")
+            }
         }
     }
 
@@ -211,9 +231,24 @@ impl Marker {
     }
 }
 
+/// The value of one claim's marker: readable (who holds the key) and unique (64 random bits
+/// per claim).
+fn claim_token(holder: &str, claim_id: u64) -> String {
+    format!("{holder}/{claim_id:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_claim_names_its_holder_and_differs_from_every_other_claim() {
+        assert_eq!(
+            claim_token("companion-1-ab", 0xbeef),
+            "companion-1-ab/000000000000beef"
+        );
+        assert_ne!(claim_token("c", 1), claim_token("c", 2));
+    }
 
     #[test]
     fn the_first_request_leads_and_the_next_waits_until_the_flight_is_dropped() {

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use hyper::Uri;
 
-use crate::fetch_request::{Mode, ValueType};
+use crate::fetch_request::{Mode, ValueType, MAX_KEY_BYTES};
+use crate::hazelcast::proto::ReaderLimits;
 use crate::hazelcast::ClientConfig;
 use crate::secret::Secret;
+use crate::store::PURGE_PAGE_KEYS;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
@@ -23,6 +25,10 @@ pub struct Config {
     /// Largest response body the companion stores (and relays); a larger one is passed through
     /// by the filter instead, never truncated.
     pub max_entry_bytes: usize,
+    /// Most origin body bytes held at once by all fetches together; a fetch that finds the
+    /// budget spent answers `pass` (the filter's upstream request answers instead). At least
+    /// `max_entry_bytes`, so one entry always fits.
+    pub max_inflight_body_bytes: usize,
     /// How long a key whose body was over `max_entry_bytes` is remembered as too large (a
     /// marker in its map), so later requests pass at once instead of fetching twice; zero:
     /// never remembered.
@@ -108,6 +114,50 @@ fn err(setting: &str, problem: impl Into<String>) -> ConfigError {
 /// cache entry is one Hazelcast value that must fit comfortably in a member's heap.
 pub const MAX_ENTRY_BYTES_CEILING: usize = 64 * 1024 * 1024;
 
+/// Default of `--max-entry-bytes`: most web objects worth sharing through a cache are smaller,
+/// and a member's heap holds many of them.
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 1024 * 1024;
+/// Default of `--max-inflight-body-bytes`: 64 one-MiB misses at once, a few times what a
+/// companion sees in a burst of distinct large misses, and a memory bound a container can plan
+/// for. Past it, misses pass to the filter's upstream request instead of queueing.
+pub const DEFAULT_MAX_INFLIGHT_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Ceiling of `--max-inflight-body-bytes`: 16 GiB. Above that the cap no longer bounds
+/// anything a companion host has.
+pub const MAX_INFLIGHT_BODY_BYTES_CEILING: u64 = 16 * 1024 * 1024 * 1024;
+
+/// Room in one Hazelcast frame for what an envelope holds besides the body: the stored response
+/// headers and the Vary-selected request values, each at most what hyper reads for a message
+/// head (408 KiB: 8 KiB + 100 × 4 KiB), plus at most 512 × 6 bytes of lengths per list, 40
+/// bytes of fixed fields and the Data and frame headers. 2 × 408 KiB + 7 KiB < 1 MiB.
+pub const ENTRY_OVERHEAD_BYTES: usize = 1024 * 1024;
+/// Room for one `Map.FetchKeys` answer of a purge: up to twice `PURGE_PAGE_KEYS` keys (a page
+/// may overshoot the batch by a hash bucket; twice is a wide margin), each a frame of at most
+/// 8 KiB of key + 256 of purge tag + a NUL + 40 of variant suffix + 18 bytes of frame, Data
+/// and length headers (9 KiB, rounded up), plus 64 KiB for the pointers and initial frame.
+const FETCH_KEYS_PAGE_BYTES: usize =
+    2 * PURGE_PAGE_KEYS as usize * (MAX_KEY_BYTES + 1024) + 64 * 1024;
+/// Room beside the largest frame in one message: the initial frame and small fields of an
+/// answer, and member error answers with stack traces (tens of KiB).
+const MESSAGE_SLACK_BYTES: usize = 1024 * 1024;
+
+/// The Hazelcast reader's limits for entries of at most `max_entry_bytes`: a frame holds one
+/// value (an envelope, a body-mode value, a key), so the largest legitimate one is an entry
+/// with its headers; a message holds one such frame or one page of a purge's key walk. With
+/// the default 1 MiB entries: 2 MiB frames, about 18 MiB messages (the client's own defaults, 64 and
+/// 256 MiB, are for callers that do not know their value sizes). A value larger than this,
+/// written by an application into a shared map, closes the connection that reads it: the
+/// companion could not have served it anyway.
+pub fn reader_limits(max_entry_bytes: usize) -> ReaderLimits {
+    let max_frame_len = max_entry_bytes.saturating_add(ENTRY_OVERHEAD_BYTES);
+    ReaderLimits {
+        max_frame_len,
+        max_message_len: max_frame_len
+            .saturating_add(MESSAGE_SLACK_BYTES)
+            .max(FETCH_KEYS_PAGE_BYTES),
+        ..ReaderLimits::default()
+    }
+}
+
 /// Default of `--too-large-ttl-secs`: five minutes of one origin fetch per request instead of
 /// two, while a response that shrinks back under the limit is cached again soon enough.
 pub const DEFAULT_TOO_LARGE_TTL_SECS: u64 = 300;
@@ -126,6 +176,9 @@ Options (each also read from the environment variable shown):
                                                             default none (misses fail open)
   --origin-timeout-ms N         HZCACHE_ORIGIN_TIMEOUT_MS   default 10000
   --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
+  --max-inflight-body-bytes N   HZCACHE_MAX_INFLIGHT_BODY_BYTES default 67108864
+                                (origin bodies held at once; past it misses pass;
+                                at least --max-entry-bytes)
   --too-large-ttl-secs N        HZCACHE_TOO_LARGE_TTL_SECS  default 300 (0: off)
   --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
   --map NAME=MODE[:TYPE]        HZCACHE_MAPS (NAME=MODE[:TYPE],...; flag may repeat)
@@ -154,13 +207,17 @@ impl Config {
         S: Into<String>,
     {
         let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        const FLAGS: [(&str, &str); 11] = [
+        const FLAGS: [(&str, &str); 12] = [
             ("--listen", "HZCACHE_LISTEN"),
             ("--hazelcast", "HZCACHE_HAZELCAST"),
             ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
             ("--origin", "HZCACHE_ORIGINS"),
             ("--origin-timeout-ms", "HZCACHE_ORIGIN_TIMEOUT_MS"),
             ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
+            (
+                "--max-inflight-body-bytes",
+                "HZCACHE_MAX_INFLIGHT_BODY_BYTES",
+            ),
             ("--too-large-ttl-secs", "HZCACHE_TOO_LARGE_TTL_SECS"),
             ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
             ("--map", "HZCACHE_MAPS"),
@@ -270,8 +327,26 @@ impl Config {
         };
         let max_entry_bytes = match one("--max-entry-bytes") {
             Some(v) => number("--max-entry-bytes", &v, 0, MAX_ENTRY_BYTES_CEILING as u64)? as usize,
-            None => 1024 * 1024,
+            None => DEFAULT_MAX_ENTRY_BYTES,
         };
+        hazelcast.reader_limits = reader_limits(max_entry_bytes);
+        let max_inflight_body_bytes = match one("--max-inflight-body-bytes") {
+            Some(v) => number(
+                "--max-inflight-body-bytes",
+                &v,
+                1,
+                MAX_INFLIGHT_BODY_BYTES_CEILING,
+            )? as usize,
+            None => DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+        };
+        if max_inflight_body_bytes < max_entry_bytes {
+            return Err(err(
+                "--max-inflight-body-bytes",
+                format!(
+                    "{max_inflight_body_bytes} is below --max-entry-bytes ({max_entry_bytes}): one entry must fit"
+                ),
+            ));
+        }
         let too_large_ttl = match one("--too-large-ttl-secs") {
             Some(v) => Duration::from_secs(number(
                 "--too-large-ttl-secs",
@@ -323,6 +398,7 @@ impl Config {
             origins,
             origin_timeout,
             max_entry_bytes,
+            max_inflight_body_bytes,
             too_large_ttl,
             admin_token,
             callout_secret,
@@ -340,15 +416,18 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\ntoo-large-ttl-secs={}\nhazelcast-timeout-ms={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
             origins.join(","),
             self.origin_timeout.as_millis(),
             self.max_entry_bytes,
+            self.max_inflight_body_bytes,
             self.too_large_ttl.as_secs(),
             self.hazelcast.invocation_timeout.as_millis(),
+            self.hazelcast.reader_limits.max_frame_len,
+            self.hazelcast.reader_limits.max_message_len,
             self.maps
                 .iter()
                 .map(|(n, p)| format!("{n}={}", p.describe()))
@@ -533,6 +612,7 @@ mod tests {
         assert!(c.origins.is_empty());
         assert_eq!(c.max_entry_bytes, 1024 * 1024);
         assert_eq!(c.too_large_ttl, Duration::from_secs(300));
+        assert_eq!(c.max_inflight_body_bytes, 64 * 1024 * 1024);
         let off = parse(&["--too-large-ttl-secs", "0"]).unwrap();
         assert_eq!(off.too_large_ttl, Duration::ZERO);
     }
@@ -582,6 +662,19 @@ mod tests {
             ),
             (&["--max-entry-bytes", "-1"], "--max-entry-bytes"),
             (&["--max-entry-bytes", "999999999999"], "--max-entry-bytes"),
+            (
+                &["--max-inflight-body-bytes", "0"],
+                "--max-inflight-body-bytes",
+            ),
+            (
+                &[
+                    "--max-entry-bytes",
+                    "2000",
+                    "--max-inflight-body-bytes",
+                    "1999",
+                ],
+                "--max-inflight-body-bytes",
+            ),
             (&["--origin-timeout-ms", "0"], "--origin-timeout-ms"),
             (&["--too-large-ttl-secs", "86401"], "--too-large-ttl-secs"),
             (&["--too-large-ttl-secs", "x"], "--too-large-ttl-secs"),
@@ -604,5 +697,72 @@ mod tests {
             let e = parse(args).expect_err(&format!("{args:?} should fail"));
             assert_eq!(&e.setting, setting, "{args:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_in_flight_cap_may_equal_the_entry_limit_and_comes_from_the_environment_too() {
+        let c = parse(&[
+            "--max-entry-bytes",
+            "2000",
+            "--max-inflight-body-bytes=2000",
+        ])
+        .unwrap();
+        assert_eq!(c.max_inflight_body_bytes, 2000);
+        let e = Config::parse(Vec::<String>::new(), |k| {
+            (k == "HZCACHE_MAX_INFLIGHT_BODY_BYTES").then(|| "5000000".to_string())
+        })
+        .unwrap();
+        assert_eq!(e.max_inflight_body_bytes, 5_000_000);
+        assert!(e.summary().contains("max-inflight-body-bytes=5000000"));
+    }
+
+    #[test]
+    fn the_hazelcast_reader_limits_follow_the_entry_limit() {
+        let c = parse(&[]).unwrap();
+        let l = c.hazelcast.reader_limits;
+        assert_eq!(l.max_frame_len, 2 * 1024 * 1024);
+        assert!(l.max_message_len >= FETCH_KEYS_PAGE_BYTES);
+        assert!(
+            l.max_message_len < 32 * 1024 * 1024,
+            "{}",
+            l.max_message_len
+        );
+        let big = parse(&["--max-entry-bytes", "67108864"]).unwrap();
+        let l = big.hazelcast.reader_limits;
+        assert_eq!(l.max_frame_len, 65 * 1024 * 1024);
+        assert_eq!(l.max_message_len, 66 * 1024 * 1024);
+        assert!(c.summary().contains("hazelcast-max-frame-bytes=2097152"));
+    }
+
+    #[test]
+    fn an_answer_holding_the_largest_entry_fits_the_reader_and_one_over_does_not() {
+        use crate::entry::{Entry, MAX_HEADERS};
+        use crate::hazelcast::codec::map_get;
+        use crate::hazelcast::proto::MessageReader;
+        use crate::hazelcast::serialization::Data;
+        let max = 64 * 1024;
+        // The biggest head hyper passes on: ~408 KiB of headers, stored whole, and as many
+        // Vary-selected request values.
+        let value = bytes::Bytes::from(vec![b'v'; 400 * 1024 / MAX_HEADERS]);
+        let pairs: Vec<(String, bytes::Bytes)> = (0..MAX_HEADERS)
+            .map(|i| (format!("x-h{i:03}"), value.clone()))
+            .collect();
+        let entry = Entry {
+            status: 200,
+            freshness: Default::default(),
+            vary: pairs.clone(),
+            tags: vec!["t".repeat(crate::entry::MAX_TAG_BYTES); crate::entry::MAX_TAGS],
+            headers: pairs,
+            body: bytes::Bytes::from(vec![0u8; max]),
+        };
+        let encoded = entry.encode().unwrap();
+        let read = |data: &Data| {
+            let mut wire = bytes::BytesMut::new();
+            map_get::encode_response(Some(data)).write_to(&mut wire);
+            MessageReader::new(reader_limits(max)).read(&mut wire)
+        };
+        assert!(read(&Data::from_bytes(&encoded)).unwrap().is_some());
+        let over = vec![0u8; max + ENTRY_OVERHEAD_BYTES];
+        assert!(read(&Data::from_bytes(&over)).is_err());
     }
 }

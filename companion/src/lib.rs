@@ -19,6 +19,7 @@
 //!   compared in constant time, never printed.
 //! - `range`: single byte ranges (`Range`, `If-Range`) served from a stored 200.
 //! - `origin`: the bounded origin fetch.
+//! - `budget`: the byte budget of origin bodies in flight across all fetches.
 //! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
 
 // Input from the network, headers and configuration must never panic the service: an
@@ -26,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod answer;
+pub mod budget;
 pub mod cache;
 pub mod coalesce;
 pub mod config;

@@ -78,7 +78,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "no callout secret (HZCACHE_CALLOUT_SECRET or --callout-secret-file): any local process can call /v1/*"
         );
     }
-    let origin = OriginClient::new(config.origin_timeout);
+    let origin = OriginClient::new(config.origin_timeout, config.max_inflight_body_bytes);
     let cache = Arc::new(Cache::new(config, hazelcast.clone(), origin));
     hzcache_companion::server::run(listener, cache, shutdown_signal()).await;
     hazelcast.shutdown();

@@ -112,10 +112,13 @@ pub enum Event {
     TooLargeMarked,
     /// Requests passed at once because a too-large marker was found (no origin fetch here).
     TooLargeKnown,
+    /// Misses passed (or served stale) because origin bodies in flight held the whole
+    /// `--max-inflight-body-bytes` budget.
+    OverBudget,
 }
 
 impl Event {
-    const ALL: [Event; 11] = [
+    const ALL: [Event; 12] = [
         Event::CoalescedLocal,
         Event::CoalescedRemote,
         Event::CoalesceTimeout,
@@ -127,6 +130,7 @@ impl Event {
         Event::RangeAnswered,
         Event::TooLargeMarked,
         Event::TooLargeKnown,
+        Event::OverBudget,
     ];
     fn name(self) -> (&'static str, &'static str) {
         match self {
@@ -141,6 +145,7 @@ impl Event {
             Event::RangeAnswered => ("hzcache_range_answers_total", ""),
             Event::TooLargeMarked => ("hzcache_too_large_marks_total", ""),
             Event::TooLargeKnown => ("hzcache_too_large_passes_total", ""),
+            Event::OverBudget => ("hzcache_inflight_budget_passes_total", ""),
         }
     }
 }

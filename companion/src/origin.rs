@@ -1,6 +1,9 @@
 //! Fetching from an origin on a miss: one GET through a pooled HTTP/1.1 client, with a time
 //! limit for the whole exchange and a size limit on the body that is enforced while reading, so
-//! an oversized answer is abandoned early instead of buffered.
+//! an oversized answer is abandoned early instead of buffered. Every body's bytes are reserved
+//! from the companion's [`BodyBudget`] before they are held, and the returned body owns its
+//! reservation, so the bytes count against the budget exactly as long as any part of the miss
+//! path (the store, the answer being written to the filter) still holds them.
 
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::budget::{BodyBudget, Reservation};
 use crate::config::Origin;
 use crate::headers::strip_for_origin;
 
@@ -27,29 +31,59 @@ pub enum OriginError {
     /// no byte of the body was read), or what was read when the limit was crossed.
     #[error("origin body exceeds {limit} bytes (at least {at_least})")]
     TooLarge { limit: usize, at_least: u64 },
+    /// Origin bodies in flight already hold the whole `--max-inflight-body-bytes` budget: this
+    /// one was not fetched (or was abandoned), and the filter's upstream request answers.
+    #[error("origin bodies in flight hold the budget of {limit} bytes")]
+    OverBudget { limit: usize },
 }
 
 pub struct OriginResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// Owns the body's budget reservation: released when the last clone is dropped.
     pub body: Bytes,
+}
+
+/// A body's bytes together with their reservation, so that `Bytes::from_owner` ties the
+/// reservation to the lifetime of the bytes themselves (every clone, every slice).
+struct Reserved {
+    bytes: Bytes,
+    _reservation: Reservation,
+}
+
+impl AsRef<[u8]> for Reserved {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 #[derive(Clone)]
 pub struct OriginClient {
     client: Client<HttpConnector, Empty<Bytes>>,
     timeout: Duration,
+    budget: BodyBudget,
 }
 
 impl OriginClient {
-    pub fn new(timeout: Duration) -> Self {
+    /// `max_inflight_body_bytes`: the budget of body bytes all fetches through this client
+    /// may hold together.
+    pub fn new(timeout: Duration, max_inflight_body_bytes: usize) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        OriginClient { client, timeout }
+        OriginClient {
+            client,
+            timeout,
+            budget: BodyBudget::new(max_inflight_body_bytes),
+        }
+    }
+
+    /// The budget of body bytes in flight (for metrics).
+    pub fn budget(&self) -> &BodyBudget {
+        &self.budget
     }
 
     /// GETs `path` (the canonical path and query of the key) from `origin`, presenting `host`
@@ -90,6 +124,13 @@ impl OriginClient {
         if let Some(scheme) = scheme.and_then(|s| HeaderValue::from_str(s).ok()) {
             req.headers_mut().insert("x-forwarded-proto", scheme);
         }
+        // A spent budget is not worth an origin request: the filter's own one answers.
+        let over_budget = || OriginError::OverBudget {
+            limit: self.budget.limit(),
+        };
+        if self.budget.in_use() >= self.budget.limit() {
+            return Err(over_budget());
+        }
         let exchange = async {
             let resp = self
                 .client
@@ -110,16 +151,24 @@ impl OriginClient {
                     at_least: n,
                 });
             }
-            let mut buf =
-                BytesMut::with_capacity(declared.unwrap_or(0).min(max_body as u64) as usize);
+            // Within `max_body` after the check above.
+            let declared = declared.unwrap_or(0) as usize;
+            // The declared length is reserved before any byte is read; an undeclared (or
+            // understated) one grows the reservation chunk by chunk, before the chunk is kept.
+            let mut reservation = self.budget.try_reserve(declared).ok_or_else(over_budget)?;
+            let mut buf = BytesMut::with_capacity(declared);
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| OriginError::Failed(error_chain(&e)))?;
                 if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > max_body {
+                    let len = buf.len() + data.len();
+                    if len > max_body {
                         return Err(OriginError::TooLarge {
                             limit: max_body,
-                            at_least: (buf.len() + data.len()) as u64,
+                            at_least: len as u64,
                         });
+                    }
+                    if !reservation.grow_to(len) {
+                        return Err(over_budget());
                     }
                     buf.extend_from_slice(&data);
                 }
@@ -127,7 +176,10 @@ impl OriginClient {
             Ok(OriginResponse {
                 status: parts.status,
                 headers: parts.headers,
-                body: buf.freeze(),
+                body: Bytes::from_owner(Reserved {
+                    bytes: buf.freeze(),
+                    _reservation: reservation,
+                }),
             })
         };
         tokio::time::timeout(self.timeout, exchange)

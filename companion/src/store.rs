@@ -20,6 +20,11 @@ use crate::metrics::{ErrorKind, Event};
 use crate::purge::PurgeTarget;
 use crate::vary::{generation_to_join, select_vary, variant_key};
 
+/// Keys per page of a prefix or tag purge (one `Map.FetchKeys` request). A thousand keys of at
+/// most 8 KiB each bound a page's memory (and the Hazelcast reader's message limit is sized
+/// to fit one: `config::reader_limits`), while small keys make a request per thousand.
+pub const PURGE_PAGE_KEYS: i32 = 1000;
+
 /// The map holding a cache map's purge-tag index.
 pub fn tag_index_map(map: &str) -> String {
     format!("{map}:tags")
@@ -143,42 +148,53 @@ impl Cache {
         }
     }
 
-    /// Purges what `target` names; returns how many primary keys were deleted.
+    /// Purges what `target` names; returns how many primary keys were deleted. Prefix and
+    /// tag purges walk the keys one page at a time ([`PURGE_PAGE_KEYS`]) and delete each
+    /// page's matches before fetching the next, so a purge over a map of any size holds one
+    /// page of keys, never the whole key set.
     pub async fn purge(&self, target: &PurgeTarget) -> Result<usize, HazelcastError> {
-        let (map, keys) = match target {
-            PurgeTarget::Key { map, key } => (map, vec![key.clone()]),
+        let mut purged = 0;
+        let result = self.purge_counting(target, &mut purged).await;
+        // Counted also when a later page fails: those deletions happened.
+        self.metrics.add(Event::Purged, purged as u64);
+        result.map(|()| purged)
+    }
+
+    async fn purge_counting(
+        &self,
+        target: &PurgeTarget,
+        purged: &mut usize,
+    ) -> Result<(), HazelcastError> {
+        match target {
+            PurgeTarget::Key { map, key } => {
+                self.hazelcast.map(map).delete(key).await?;
+                *purged += 1;
+            }
             PurgeTarget::Prefix { map, prefix } => {
-                let all = self.hazelcast.map(map).keys().await?;
-                (
-                    map,
-                    all.into_iter()
-                        .filter(|k| k.starts_with(prefix.as_str()))
-                        .collect(),
-                )
+                let m = self.hazelcast.map(map);
+                let mut pages = m.key_pages(PURGE_PAGE_KEYS);
+                while let Some(page) = pages.next_page().await? {
+                    for k in page.iter().filter(|k| k.starts_with(prefix.as_str())) {
+                        m.delete(k).await?;
+                        *purged += 1;
+                    }
+                }
             }
             PurgeTarget::Tag { map, tag } => {
+                let m = self.hazelcast.map(map);
                 let index = self.hazelcast.map(&tag_index_map(map));
                 let start = format!("{tag}\0");
-                let records: Vec<String> = index
-                    .keys()
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.starts_with(&start))
-                    .collect();
-                let mut keys = Vec::with_capacity(records.len());
-                for r in records {
-                    keys.push(r[start.len()..].to_string());
-                    index.delete(&r).await?;
+                let mut pages = index.key_pages(PURGE_PAGE_KEYS);
+                while let Some(page) = pages.next_page().await? {
+                    for record in page.iter().filter(|r| r.starts_with(&start)) {
+                        index.delete(record).await?;
+                        m.delete(&record[start.len()..]).await?;
+                        *purged += 1;
+                    }
                 }
-                (map, keys)
             }
-        };
-        let m = self.hazelcast.map(map);
-        for k in &keys {
-            m.delete(k).await?;
         }
-        self.metrics.add(Event::Purged, keys.len() as u64);
-        Ok(keys.len())
+        Ok(())
     }
 
     /// Removes the stored responses for these (map, key) pairs: the primary key holds the

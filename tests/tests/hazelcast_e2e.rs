@@ -55,6 +55,57 @@ fn map_operations_work_against_a_real_member() {
 }
 
 #[test]
+fn remove_if_same_removes_only_the_value_it_names() {
+    let map = shared_client().map(&unique("remove-if-same"));
+    runtime().block_on(async {
+        let ours = Value::String("companion-a/0000000000000001".into());
+        let theirs = Value::String("companion-b/0000000000000002".into());
+        map.set("marker", &theirs, Ttl::MapDefault).await.unwrap();
+        assert!(
+            !map.remove_if_same("marker", &ours).await.unwrap(),
+            "another holder's value is not removed"
+        );
+        assert_eq!(map.get("marker").await.unwrap(), Some(theirs.clone()));
+        assert!(map.remove_if_same("marker", &theirs).await.unwrap());
+        assert_eq!(map.get("marker").await.unwrap(), None);
+        assert!(
+            !map.remove_if_same("marker", &theirs).await.unwrap(),
+            "an absent key is not removed"
+        );
+    });
+}
+
+#[test]
+fn key_pages_walk_every_key_while_each_page_is_deleted_before_the_next() {
+    let map = shared_client().map(&unique("pages"));
+    runtime().block_on(async {
+        let entries: Vec<(String, Value)> =
+            (0..600).map(|i| (format!("k{i}"), Value::Int(i))).collect();
+        let refs: Vec<(&str, Value)> = entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        map.put_all(&refs).await.unwrap();
+        let mut pages = map.key_pages(4);
+        let (mut seen, mut count, mut largest) = (std::collections::BTreeSet::new(), 0, 0);
+        while let Some(page) = pages.next_page().await.unwrap() {
+            count += 1;
+            largest = largest.max(page.len());
+            for k in page {
+                map.delete(&k).await.unwrap();
+                seen.insert(k);
+            }
+        }
+        assert_eq!(seen.len(), 600, "every key once, deletions notwithstanding");
+        // The member finishes the hash bucket it is in, so a page may hold a few more than
+        // the batch, never the partition.
+        assert!(largest <= 8, "a page holds about the batch: {largest}");
+        assert!(count >= 150, "{count} pages");
+        assert_eq!(map.size().await.unwrap(), 0);
+    });
+}
+
+#[test]
 fn an_entry_set_with_a_ttl_expires() {
     let map = shared_client().map(&unique("ttl"));
     runtime().block_on(async {

@@ -455,6 +455,16 @@ async fn write_loop(
             let _ = socket.shutdown().await;
             return;
         };
+        if first.len() >= WRITE_BATCH_BYTES {
+            // A large request (an entry being stored) goes out as it is: copying it into the
+            // batch would hold it twice and grow the batch buffer to its size for good.
+            if let Err(e) = socket.write_all(&first).await {
+                conn.close(&format!("write: {e}"));
+                return;
+            }
+            conn.last_write_ms.store(conn.now_ms(), Ordering::Relaxed);
+            continue;
+        }
         buf.clear();
         buf.extend_from_slice(&first);
         // Let the tasks that are ready right now queue their requests before this write. The
@@ -532,6 +542,13 @@ mod tests {
     use crate::hazelcast::proto::flags;
 
     fn settings(max_frame_len: usize) -> ConnectionSettings {
+        settings_with(ReaderLimits {
+            max_frame_len,
+            ..ReaderLimits::default()
+        })
+    }
+
+    fn settings_with(reader_limits: ReaderLimits) -> ConnectionSettings {
         ConnectionSettings {
             cluster_name: "dev".into(),
             client_name: "test".into(),
@@ -539,10 +556,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(60),
-            reader_limits: ReaderLimits {
-                max_frame_len,
-                ..ReaderLimits::default()
-            },
+            reader_limits,
             routing_mode: 1,
         }
     }
@@ -553,6 +567,22 @@ mod tests {
         bytes: Vec<u8>,
         close_after: bool,
         max_frame_len: usize,
+    ) -> (Arc<Connection>, Result<ClientMessage, HazelcastError>) {
+        answer_first_request_within(
+            bytes,
+            close_after,
+            ReaderLimits {
+                max_frame_len,
+                ..ReaderLimits::default()
+            },
+        )
+        .await
+    }
+
+    async fn answer_first_request_within(
+        bytes: Vec<u8>,
+        close_after: bool,
+        limits: ReaderLimits,
     ) -> (Arc<Connection>, Result<ClientMessage, HazelcastError>) {
         let bytes = Arc::new(bytes);
         let address = fake_member::start(move |mut s: Session| {
@@ -569,7 +599,7 @@ mod tests {
         .await;
         let conn = Connection::open(
             &address,
-            &settings(max_frame_len),
+            &settings_with(limits),
             Arc::new(AtomicI64::new(1)),
         )
         .await
@@ -618,6 +648,50 @@ mod tests {
         let reason = conn.close_reason().unwrap();
         assert!(
             reason.contains("frame length 1073741824 exceeds the limit of 1024 bytes"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_value_over_the_companions_entry_limit_is_refused_from_its_header() {
+        // The client's own default would take a 64 MiB frame; the companion's limits for
+        // 1 MiB entries refuse it from the 6-byte header, with nothing of it reserved.
+        let limits = crate::config::reader_limits(1024 * 1024);
+        let mut bytes = frame_header(64 << 20, flags::UNFRAGMENTED);
+        bytes.extend_from_slice(&[0u8; 64]);
+        let (conn, answer) = answer_first_request_within(bytes, false, limits).await;
+        assert!(
+            matches!(answer, Err(HazelcastError::ConnectionClosed { .. })),
+            "{answer:?}"
+        );
+        let reason = conn.close_reason().unwrap();
+        assert!(
+            reason.contains("frame length 67108864 exceeds the limit of 2097152 bytes"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_of_frames_that_each_fit_but_together_do_not_closes_the_connection() {
+        let limits = ReaderLimits {
+            max_frame_len: 1024,
+            max_message_len: 2048,
+            max_pending_fragments: 1,
+        };
+        // An answer's initial frame, then 1000-byte frames without an end: the third one's
+        // header already takes the message past 2048 bytes.
+        let mut bytes = frame_header(22, flags::UNFRAGMENTED);
+        bytes.extend_from_slice(&[0u8; 16]);
+        for _ in 0..3 {
+            bytes.extend(frame_header(1000, 0));
+            bytes.extend_from_slice(&[0u8; 994]);
+        }
+        let (conn, answer) = answer_first_request_within(bytes, false, limits).await;
+        assert!(answer.is_err(), "{answer:?}");
+        conn.wait_closed().await;
+        let reason = conn.close_reason().unwrap();
+        assert!(
+            reason.contains("message of at least 3022 bytes exceeds the limit of 2048 bytes"),
             "{reason}"
         );
     }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use super::client::{Client, Target};
 use super::codec::{
     map_clear, map_contains_key, map_delete, map_evict_all, map_fetch_keys, map_get, map_get_all,
-    map_put, map_put_all, map_put_if_absent, map_remove, map_set, map_set_ttl, map_size,
+    map_put, map_put_all, map_put_if_absent, map_remove, map_remove_if_same, map_set, map_set_ttl,
+    map_size,
 };
 use super::error::HazelcastError;
 use super::partition;
@@ -122,6 +123,17 @@ impl Map {
         let req = map_remove::encode_request(&self.name, &key, THREAD_ID);
         let answer = self.client.invoke(req, Target::Key(&key), false).await?;
         decode_value(map_remove::decode_response(&answer)?)
+    }
+
+    /// Removes `key` only if it holds `value` (compared by its serialized bytes, on the
+    /// member); `true` if it did. Not redone after a dropped connection: a second attempt
+    /// would report the first one's removal as "not ours".
+    pub async fn remove_if_same(&self, key: &str, value: &Value) -> Result<bool, HazelcastError> {
+        let key = Data::from_string(key);
+        let value = to_data(value)?;
+        let req = map_remove_if_same::encode_request(&self.name, &key, &value, THREAD_ID);
+        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        Ok(map_remove_if_same::decode_response(&answer)?)
     }
 
     /// Removes `key` without reading its value back.
@@ -263,44 +275,83 @@ impl Map {
         Ok(())
     }
 
-    /// Every String key of the map (other key types are skipped), walking each partition in
-    /// batches of `KEYS_BATCH` with `Map.FetchKeys`. Bounded: more than `MAX_KEYS` keys is an
-    /// error rather than an unbounded allocation. Not a snapshot: keys added or removed during
-    /// the walk may or may not appear.
+    /// Every String key of the map (other key types are skipped), read page by page with
+    /// [`Map::key_pages`]. Bounded: more than `MAX_KEYS` keys is an error rather than an
+    /// unbounded allocation. Walks that may meet large maps (purges) should use the pages
+    /// directly and hold one page at a time.
     pub async fn keys(&self) -> Result<Vec<String>, HazelcastError> {
         /// Keys per request: a few hundred KB of small keys per answer.
         const KEYS_BATCH: i32 = 1000;
         /// Most keys returned; a purge over more than this should be a map clear.
         const MAX_KEYS: usize = 1_000_000;
         let mut out = Vec::new();
-        for pid in 0..self.client.partition_count() {
-            let mut pointers = map_fetch_keys::START.to_vec();
-            loop {
-                let req = map_fetch_keys::encode_request(&self.name, &pointers, KEYS_BATCH);
-                let answer = self
-                    .client
-                    .invoke(req, Target::Partition(pid), true)
-                    .await?;
-                let (next, keys) = map_fetch_keys::decode_response(&answer)?;
-                let done = keys.is_empty() || map_fetch_keys::exhausted(&next);
-                for k in keys {
-                    if let Value::String(s) = k.to_value()? {
-                        out.push(s);
-                    }
-                }
-                if out.len() > MAX_KEYS {
-                    return Err(HazelcastError::Protocol(format!(
-                        "map {} has more than {MAX_KEYS} keys",
-                        self.name
-                    )));
-                }
-                if done {
-                    break;
-                }
-                pointers = next;
+        let mut pages = self.key_pages(KEYS_BATCH);
+        while let Some(page) = pages.next_page().await? {
+            out.extend(page);
+            if out.len() > MAX_KEYS {
+                return Err(HazelcastError::Protocol(format!(
+                    "map {} has more than {MAX_KEYS} keys",
+                    self.name
+                )));
             }
         }
         Ok(out)
+    }
+
+    /// A walk over the map's String keys, partition by partition, one `Map.FetchKeys` answer
+    /// per page: about `batch` keys (the member finishes the hash bucket it is in, so a page
+    /// may hold a few more; seen against a 5.x member: 5 for a batch of 4). Not a snapshot: keys added or removed during the walk
+    /// may or may not appear; deleting keys of a page already returned is safe (the member
+    /// continues from its iteration pointers, which removals do not move).
+    pub fn key_pages(&self, batch: i32) -> KeyPages {
+        KeyPages {
+            map: self.clone(),
+            batch: batch.max(1),
+            partition: 0,
+            pointers: map_fetch_keys::START.to_vec(),
+        }
+    }
+}
+
+/// A map's keys, one page at a time ([`Map::key_pages`]): only the current page is held.
+pub struct KeyPages {
+    map: Map,
+    batch: i32,
+    /// The partition being walked; past the last one, the walk is over.
+    partition: i32,
+    /// Where the member continues in `partition`.
+    pointers: Vec<(i32, i32)>,
+}
+
+impl KeyPages {
+    /// The next non-empty page of String keys (other key types are skipped); `None` once
+    /// every partition is exhausted.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<String>>, HazelcastError> {
+        while self.partition < self.map.client.partition_count() {
+            let req = map_fetch_keys::encode_request(&self.map.name, &self.pointers, self.batch);
+            let answer = self
+                .map
+                .client
+                .invoke(req, Target::Partition(self.partition), true)
+                .await?;
+            let (next, keys) = map_fetch_keys::decode_response(&answer)?;
+            if keys.is_empty() || map_fetch_keys::exhausted(&next) {
+                self.partition += 1;
+                self.pointers = map_fetch_keys::START.to_vec();
+            } else {
+                self.pointers = next;
+            }
+            let mut page = Vec::with_capacity(keys.len());
+            for k in keys {
+                if let Value::String(s) = k.to_value()? {
+                    page.push(s);
+                }
+            }
+            if !page.is_empty() {
+                return Ok(Some(page));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -36,5 +36,5 @@ pub use client::{Client, ClientConfig, ClientStats, Member, MemberStats};
 pub use error::HazelcastError;
 pub use listener::{EntryEvent, EntryEventKind, EntryEventKinds, Invalidation};
 pub use listener_registry::ListenerId;
-pub use map::{Map, Ttl};
+pub use map::{KeyPages, Map, Ttl};
 pub use serialization::Value;

@@ -40,6 +40,7 @@ pub mod map_put_all;
 pub mod map_put_if_absent;
 pub mod map_remove;
 pub mod map_remove_entry_listener;
+pub mod map_remove_if_same;
 pub mod map_set;
 pub mod map_set_ttl;
 pub mod map_size;
