@@ -38,6 +38,18 @@ const FOR_THE_CACHE: [&str; 8] = [
     "range",
 ];
 
+/// Most client header lines one callout forwards, and their bytes: far above any real request
+/// (the forwarded set is a short list of names), and far below what the companion accepts, so
+/// a request cannot make the callout itself fail and count against the companion.
+pub const MAX_FORWARDED_LINES: usize = 48;
+pub const MAX_FORWARDED_BYTES: usize = 32 * 1024;
+
+/// The deadline the companion is given to answer: the callout timeout less a margin for the
+/// way back, so the companion's answer (a stale entry, `pass`) arrives before Envoy gives up.
+pub fn deadline_ms(timeout_ms: u32) -> u32 {
+    timeout_ms.saturating_sub((timeout_ms / 5).min(250)).max(1)
+}
+
 /// Why a request goes upstream without a callout. Not an error: counted as `bypass`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bypass {
@@ -54,6 +66,8 @@ pub enum Bypass {
     HasBody,
     /// The request carries `Cookie` and the rule does not say how to cache with one.
     Cookie { rule: String },
+    /// More forwarded header lines or bytes than one callout carries.
+    TooManyHeaders,
     /// The matched rule yields no key for this request.
     NoKey { rule: String, reason: KeyError },
 }
@@ -67,6 +81,7 @@ impl fmt::Display for Bypass {
             Bypass::NotUtf8Header(name) => write!(f, "request header {name} is not UTF-8"),
             Bypass::HasBody => write!(f, "request has a body"),
             Bypass::Cookie { rule } => write!(f, "rule {rule}: request has a cookie"),
+            Bypass::TooManyHeaders => write!(f, "too many forwarded headers for a callout"),
             Bypass::NoKey { rule, reason } => write!(f, "rule {rule}: {reason}"),
         }
     }
@@ -215,6 +230,10 @@ pub fn callout_headers(
     push("x-hzcache-content-type", rule.content_type.clone());
     push("x-hzcache-origin", rule.origin.clone());
     push("x-hzcache-request-method", method.into());
+    push(
+        "x-hzcache-deadline-ms",
+        deadline_ms(companion.timeout_ms).to_string(),
+    );
     push("x-hzcache-request-path", keyed.origin_path.clone());
     if !keyed.origin_host.is_empty() {
         push("x-hzcache-request-host", keyed.origin_host.clone());
@@ -251,12 +270,18 @@ pub fn callout_headers(
             .collect();
         push("cookie", cookie.join("; "));
     }
+    let (mut lines, mut bytes) = (0usize, 0usize);
     for (name, value) in request {
         let lower = name.to_ascii_lowercase();
         let wanted =
             FOR_THE_CACHE.contains(&lower.as_str()) || rule.forward_headers.contains(&lower);
         if !wanted || never_forwarded(&lower) {
             continue;
+        }
+        lines = lines.saturating_add(1);
+        bytes = bytes.saturating_add(name.len()).saturating_add(value.len());
+        if lines > MAX_FORWARDED_LINES || bytes > MAX_FORWARDED_BYTES {
+            return Err(Bypass::TooManyHeaders);
         }
         let value =
             String::from_utf8(value.clone()).map_err(|_| Bypass::NotUtf8Header(name.clone()))?;
@@ -470,6 +495,9 @@ pub enum Reply {
 pub enum ResumeReason {
     /// `pass`: the companion chose not to answer; it is healthy.
     Pass,
+    /// A 4xx (other than 401) from the companion: it would not take this one request (its
+    /// input, its map). Healthy, like `pass`.
+    Refused(u32),
     /// `error`: the companion could not answer.
     Error,
     /// An outcome this filter does not know.
@@ -489,7 +517,16 @@ impl ResumeReason {
     /// Whether this counts against the companion in the circuit breaker. `pass` and an
     /// unrelayable origin header are answers from a working companion.
     pub fn is_failure(&self) -> bool {
-        !matches!(self, ResumeReason::Pass | ResumeReason::BadHeader(_))
+        !matches!(
+            self,
+            ResumeReason::Pass | ResumeReason::Refused(_) | ResumeReason::BadHeader(_)
+        )
+    }
+
+    /// Whether the companion itself answered (anything): a sign of life for stall detection,
+    /// unlike a reset or timeout, or an answer Envoy made up without one.
+    pub fn companion_answered(&self) -> bool {
+        !matches!(self, ResumeReason::Reset | ResumeReason::NoOutcome { .. })
     }
 }
 
@@ -497,6 +534,7 @@ impl fmt::Display for ResumeReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ResumeReason::Pass => write!(f, "companion passed"),
+            ResumeReason::Refused(code) => write!(f, "companion refused the request ({code})"),
             ResumeReason::Error => write!(f, "companion error"),
             ResumeReason::UnknownOutcome(v) => write!(f, "unknown outcome {v:?}"),
             ResumeReason::NoOutcome { status } => {
@@ -522,15 +560,29 @@ pub fn classify(headers: &[(String, Vec<u8>)], body: Vec<u8>) -> Reply {
             .map(|(_, v)| String::from_utf8_lossy(v).trim().to_string())
     };
     let status = value(":status").unwrap_or_default();
+    let code = parse_status(&status);
+    // A 4xx is the companion's answer about this request (its input, its map); only a refused
+    // credential (401) says something about every request.
+    let refused = code.filter(|c| (400..500).contains(c) && *c != 401);
     let outcome = match value(OUTCOME_HEADER) {
-        None => return Reply::Resume(ResumeReason::NoOutcome { status }),
+        None => {
+            return Reply::Resume(match refused {
+                Some(code) => ResumeReason::Refused(code),
+                None => ResumeReason::NoOutcome { status },
+            })
+        }
         Some(o) if o.eq_ignore_ascii_case("hit") => Outcome::Hit,
         Some(o) if o.eq_ignore_ascii_case("miss") => Outcome::Miss,
         Some(o) if o.eq_ignore_ascii_case("pass") => return Reply::Resume(ResumeReason::Pass),
-        Some(o) if o.eq_ignore_ascii_case("error") => return Reply::Resume(ResumeReason::Error),
+        Some(o) if o.eq_ignore_ascii_case("error") => {
+            return Reply::Resume(match refused {
+                Some(code) => ResumeReason::Refused(code),
+                None => ResumeReason::Error,
+            })
+        }
         Some(o) => return Reply::Resume(ResumeReason::UnknownOutcome(o)),
     };
-    let Some(code) = parse_status(&status) else {
+    let Some(code) = code else {
         return Reply::Resume(ResumeReason::BadStatus(status));
     };
     let named = connection_tokens(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
@@ -630,6 +682,7 @@ mod tests {
             ("x-hzcache-content-type", "application/octet-stream"),
             ("x-hzcache-origin", "app"),
             ("x-hzcache-request-method", "HEAD"),
+            ("x-hzcache-deadline-ms", "4750"),
             // The canonical request: the rule's path and the one keyed parameter.
             ("x-hzcache-request-path", "/data?key=a%20b"),
             ("accept", "text/plain"),
@@ -1011,6 +1064,22 @@ mod tests {
                 },
             ),
             (Vec::new(), ResumeReason::Reset),
+            // The companion refusing one request's input is not a failing companion.
+            (
+                reply(&[(":status", "400"), ("x-hzcache-outcome", "error")]),
+                ResumeReason::Refused(400),
+            ),
+            (
+                reply(&[(":status", "403"), ("x-hzcache-outcome", "error")]),
+                ResumeReason::Refused(403),
+            ),
+            // hyper's own answer to a request head it will not read.
+            (reply(&[(":status", "431")]), ResumeReason::Refused(431)),
+            // A refused credential is the same for every request: a failure.
+            (
+                reply(&[(":status", "401"), ("x-hzcache-outcome", "error")]),
+                ResumeReason::Error,
+            ),
         ];
         for (headers, reason) in cases {
             assert_eq!(classify(&headers, b"x".to_vec()), Reply::Resume(reason));
@@ -1018,9 +1087,75 @@ mod tests {
     }
 
     #[test]
-    fn only_pass_and_unrelayable_headers_spare_the_breaker() {
+    fn a_client_cannot_make_the_callout_fail() {
+        let base = [(":method", "GET"), (":authority", "h"), (":scheme", "http")];
+        let with = |path: &str, extra: &[(&str, &str)]| {
+            let mut r = req(&base);
+            r.push((":path".into(), path.as_bytes().to_vec()));
+            r.extend(
+                extra
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+            );
+            r
+        };
+        let site = |reason| Bypass::NoKey {
+            rule: "site".into(),
+            reason,
+        };
+        let mut cfg = config();
+        cfg.rules[1].matcher.host = None;
+        // Bytes a URI may not hold: the request goes upstream as it came, without a callout.
+        for path in [
+            "/p?a=\"b\"",
+            "/p<x",
+            "/p`x",
+            "/p?a={b}",
+            "/p|x",
+            "/p^x",
+            "/é",
+        ] {
+            assert_eq!(
+                plan(&cfg, &with(path, &[]), true),
+                Err(site(KeyError::NotUri)),
+                "{path}"
+            );
+        }
+        // Many forwarded lines: bypass, not a callout the companion refuses with 431.
+        let many: Vec<(&str, &str)> = (0..=MAX_FORWARDED_LINES).map(|_| ("accept", "x")).collect();
+        assert_eq!(
+            plan(&cfg, &with("/p", &many), true),
+            Err(Bypass::TooManyHeaders)
+        );
+        let big = "x".repeat(MAX_FORWARDED_BYTES);
+        assert_eq!(
+            plan(&cfg, &with("/p", &[("user-agent", &big)]), true),
+            Err(Bypass::TooManyHeaders)
+        );
+        // Headers that are not forwarded do not count.
+        let unforwarded: Vec<(&str, &str)> = (0..90).map(|_| ("x-junk", "x")).collect();
+        assert!(plan(&cfg, &with("/p", &unforwarded), true).is_ok());
+    }
+
+    #[test]
+    fn the_companion_is_given_a_deadline_inside_the_callout_timeout() {
+        assert_eq!(deadline_ms(5000), 4750);
+        assert_eq!(deadline_ms(1000), 800);
+        assert_eq!(deadline_ms(100), 80);
+        assert_eq!(deadline_ms(1), 1);
+    }
+
+    #[test]
+    fn only_pass_refusals_and_unrelayable_headers_spare_the_breaker() {
         assert!(!ResumeReason::Pass.is_failure());
+        assert!(!ResumeReason::Refused(400).is_failure());
         assert!(!ResumeReason::BadHeader("x".into()).is_failure());
+        assert!(!ResumeReason::Reset.companion_answered());
+        assert!(!ResumeReason::NoOutcome {
+            status: "503".into()
+        }
+        .companion_answered());
+        assert!(ResumeReason::Error.companion_answered());
         for r in [
             ResumeReason::Error,
             ResumeReason::UnknownOutcome("x".into()),

@@ -38,7 +38,11 @@ const DEFAULT_SECRET_ENV: &str = "HZCACHE_CALLOUT_SECRET";
 const DEFAULT_AUTHORITY: &str = "hzcache-companion";
 const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 const DEFAULT_BREAKER_FAILURES: u32 = 5;
-const DEFAULT_COOLDOWN_MS: u64 = 10_000;
+/// Recovery must follow health within seconds: an open breaker probes at least this often.
+const DEFAULT_COOLDOWN_MS: u64 = 2_000;
+/// A healthy companion answers a hit in milliseconds; half a second with callouts waiting and
+/// no answer at all makes it suspect, and a ping tells a stall from a slow origin.
+const DEFAULT_STALL_MS: u64 = 500;
 const DEFAULT_MAP: &str = "hzcache";
 const DEFAULT_ORIGIN: &str = "default";
 const DEFAULT_PATH_PREFIX: &str = "/";
@@ -139,7 +143,13 @@ pub fn with_secret(mut config: Config, value: Option<String>) -> Result<Config, 
 pub struct BreakerSettings {
     /// Consecutive callout failures that open the breaker.
     pub failures: u32,
+    /// The longest wait between probes of an open breaker (they start at 250 ms and double).
     pub cooldown_ms: u64,
+    /// How long a callout may wait with no answer from the companion at all before the
+    /// companion counts as stalled.
+    pub stall_ms: u64,
+    /// How long a probe may be outstanding before another is allowed: the callout timeout.
+    pub probe_deadline_ms: u64,
 }
 
 impl Default for BreakerSettings {
@@ -147,6 +157,8 @@ impl Default for BreakerSettings {
         Self {
             failures: DEFAULT_BREAKER_FAILURES,
             cooldown_ms: DEFAULT_COOLDOWN_MS,
+            stall_ms: DEFAULT_STALL_MS,
+            probe_deadline_ms: u64::from(DEFAULT_TIMEOUT_MS),
         }
     }
 }
@@ -369,6 +381,7 @@ struct RawCompanion {
 struct RawBreaker {
     failures: Option<u64>,
     cooldown_ms: Option<u64>,
+    stall_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -441,13 +454,15 @@ pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
             secret_env: None,
         })?,
     };
-    let breaker = match &top.breaker {
+    let mut breaker = match &top.breaker {
         Some(v) => breaker(section(v, "breaker")?)?,
         None => breaker(RawBreaker {
             failures: None,
             cooldown_ms: None,
+            stall_ms: None,
         })?,
     };
+    breaker.probe_deadline_ms = u64::from(companion.timeout_ms);
     let rules = match &top.rules {
         Some(v) => rules(v)?,
         None => Vec::new(),
@@ -553,9 +568,19 @@ fn breaker(raw: RawBreaker) -> Result<BreakerSettings, ConfigError> {
         1,
         MAX_COOLDOWN_MS,
     )?;
+    let stall_ms = in_range(
+        "breaker.stall_ms",
+        raw.stall_ms,
+        DEFAULT_STALL_MS,
+        50,
+        u64::from(MAX_TIMEOUT_MS),
+    )?;
     Ok(BreakerSettings {
         failures: u32::try_from(failures).unwrap_or(MAX_BREAKER_FAILURES),
         cooldown_ms,
+        stall_ms,
+        // Set from companion.timeout_ms once both sections are read.
+        probe_deadline_ms: u64::from(DEFAULT_TIMEOUT_MS),
     })
 }
 
@@ -1042,7 +1067,9 @@ mod tests {
                 cfg.breaker,
                 BreakerSettings {
                     failures: 5,
-                    cooldown_ms: 10_000
+                    cooldown_ms: 2_000,
+                    stall_ms: 500,
+                    probe_deadline_ms: 5_000,
                 }
             );
             assert!(cfg.rules.is_empty());
@@ -1226,6 +1253,7 @@ mod tests {
                 json!({ "breaker": { "cooldown_ms": 0 } }),
                 "breaker.cooldown_ms",
             ),
+            (json!({ "breaker": { "stall_ms": 49 } }), "breaker.stall_ms"),
             (
                 json!({ "rules": [{}, { "key": { "query_param": "" } }] }),
                 "rules[1].key.query_param",

@@ -8,7 +8,7 @@
 //! for `main!`, its dispatcher and the context traits; see the note below `main!` on why the
 //! dispatcher's own panics cannot fire for this filter.
 
-use crate::breaker::{Breaker, Transition};
+use crate::breaker::{Answered, Health, Transition, Waiting};
 use crate::callout::{self, Outcome, Reply};
 use crate::config::{self, Config, LogLevel};
 use crate::host::{self, BufferType, HeaderMap, StreamType};
@@ -109,8 +109,9 @@ fn call_companion(config: &Config, headers: &[(String, String)]) -> Result<u32, 
 
 struct Root {
     config: Option<Rc<Config>>,
-    /// Per worker VM, shared with every HTTP context of this VM (single-threaded, so `RefCell`).
-    breaker: Rc<RefCell<Breaker>>,
+    /// The companion's health and the breaker, per worker VM, shared with every HTTP context
+    /// of this VM (single-threaded, so `RefCell`).
+    health: Rc<RefCell<Health>>,
     metrics: Option<Rc<Metrics>>,
 }
 
@@ -118,15 +119,79 @@ impl Default for Root {
     fn default() -> Self {
         Self {
             config: None,
-            breaker: Rc::new(RefCell::new(Breaker::new(
-                config::BreakerSettings::default(),
-            ))),
+            health: Rc::new(RefCell::new(
+                Health::new(config::BreakerSettings::default()),
+            )),
             metrics: None,
         }
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// The answer to a health ping: a live companion says 200 to `/healthz` at once, whatever
+    /// its origin fetches are doing.
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, _: usize, _: usize) {
+        let alive = num_headers > 0
+            && host::header_value(HeaderMap::CallResponse, ":status")
+                .ok()
+                .flatten()
+                .is_some_and(|s| s == b"200");
+        if let Some(now) = now_ms() {
+            self.health.borrow_mut().answered(token_id, alive, now);
+        }
+    }
+}
+
+impl Root {
+    fn ping(&self, now: u64) {
+        let Some(config) = &self.config else { return };
+        let headers = [
+            (":method", "GET"),
+            (":path", "/healthz"),
+            (":authority", config.companion.authority.as_str()),
+        ];
+        // Twice the grace: an answer after the companion counted as stalled still ends it.
+        let timeout = Duration::from_millis(crate::breaker::PING_GRACE_MS * 2);
+        match host::dispatch_http_call(&config.companion.cluster, &headers, timeout) {
+            Ok(token) => self.health.borrow_mut().ping_sent(token, now),
+            Err(status) => debug!("cannot ping the companion: {status:?}"),
+        }
+    }
+
+    /// The tick: pings a companion that looks stalled, and while it is stalled lets every
+    /// stream that waits for a callout continue upstream instead of at the callout timeout.
+    fn watch_health(&self) {
+        let Some(now) = now_ms() else { return };
+        if self.health.borrow().wants_ping(now) {
+            self.ping(now);
+        }
+        let released = self.health.borrow_mut().release_stalled(now);
+        if released.is_empty() {
+            return;
+        }
+        warn!(
+            "companion stalled: {} request(s) continue upstream without waiting for it",
+            released.len()
+        );
+        for (context_id, waiting) in released {
+            if let Err(status) = host::set_effective_context(context_id) {
+                debug!("[ctx {context_id}] gone before release: {status:?}");
+                continue;
+            }
+            let stream = match waiting {
+                Waiting::Request => StreamType::HttpRequest,
+                Waiting::Response => StreamType::HttpResponse,
+            };
+            if let Err(status) = host::continue_stream(stream) {
+                debug!("[ctx {context_id}] cannot resume: {status:?}");
+            } else if waiting == Waiting::Request {
+                if let Some(m) = &self.metrics {
+                    m.inc(Counter::FailOpen);
+                }
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
@@ -166,7 +231,12 @@ impl RootContext for Root {
             config.companion.timeout_ms
         );
         // A new configuration starts with a fresh breaker; contexts still running keep the old.
-        self.breaker = Rc::new(RefCell::new(Breaker::new(config.breaker)));
+        self.health = Rc::new(RefCell::new(Health::new(config.breaker)));
+        // Stall detection needs a look a few times per stall_ms.
+        let tick = Duration::from_millis((config.breaker.stall_ms / 4).clamp(50, 250));
+        if let Err(status) = host::set_tick_period(tick) {
+            warn!("cannot set a tick ({status:?}): a stalled companion costs the full timeout");
+        }
         if self.metrics.is_none() {
             self.metrics = Some(Rc::new(Metrics::define()));
         }
@@ -180,7 +250,7 @@ impl RootContext for Root {
         Some(Box::new(Http {
             id: context_id,
             config: self.config.clone(),
-            breaker: Rc::clone(&self.breaker),
+            health: Rc::clone(&self.health),
             metrics: self
                 .metrics
                 .clone()
@@ -194,6 +264,10 @@ impl RootContext for Root {
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
+
+    fn on_tick(&mut self) {
+        self.watch_health();
+    }
 }
 
 /// The callout this request is waiting for.
@@ -205,7 +279,7 @@ struct Pending {
 struct Http {
     id: u32,
     config: Option<Rc<Config>>,
-    breaker: Rc<RefCell<Breaker>>,
+    health: Rc<RefCell<Health>>,
     metrics: Rc<Metrics>,
     pending: Option<Pending>,
     /// An unsafe request's invalidation plan, until its response headers arrive.
@@ -223,14 +297,42 @@ impl Http {
 
     fn breaker_failure(&self) {
         let Some(now) = now_ms() else { return };
-        if self.breaker.borrow_mut().record_failure(now) == Transition::Opened {
+        if self.health.borrow_mut().record_failure(now) == Transition::Opened {
             self.metrics.inc(Counter::BreakerOpen);
-            if let Some(config) = &self.config {
-                warn!(
-                    "[ctx {}] companion failing: breaker open, no callouts for {} ms",
-                    self.id, config.breaker.cooldown_ms
-                );
-            }
+            warn!(
+                "[ctx {}] companion failing: breaker open, probing it from {} ms on",
+                self.id,
+                crate::breaker::FIRST_PROBE_MS
+            );
+        }
+    }
+
+    /// Feeds the end of a callout to the health tracker: whether the companion answered at
+    /// all, and whether that answer was a failure. Returns whether the stream still waits.
+    fn callout_ended(&self, token: u32, alive: bool, failure: bool) -> bool {
+        let now = now_ms();
+        let answered = match now {
+            Some(now) => self.health.borrow_mut().answered(token, alive, now),
+            None => Answered::Unknown,
+        };
+        if failure {
+            self.breaker_failure();
+        } else {
+            self.health.borrow_mut().record_success();
+        }
+        answered != Answered::Released
+    }
+
+    /// Whether a callout may be made now (breaker closed or a probe, companion not stalled).
+    fn callout_allowed(&self) -> bool {
+        now_ms().is_none_or(|now| self.health.borrow_mut().allow(now))
+    }
+
+    fn dispatched(&self, token: u32, waiting: Waiting) {
+        if let Some(now) = now_ms() {
+            self.health
+                .borrow_mut()
+                .dispatched(token, self.id, waiting, now);
         }
     }
 
@@ -278,10 +380,14 @@ impl Context for Http {
         _num_trailers: usize,
     ) {
         if self.invalidation_token == Some(token_id) {
-            // The reply does not matter: the response goes on whatever the companion said.
+            // The reply only matters for the companion's health: the response goes on
+            // whatever the companion said.
             self.invalidation_token = None;
-            if let Err(status) = host::continue_stream(StreamType::HttpResponse) {
-                warn!("[ctx {}] cannot resume the response: {status:?}", self.id);
+            let alive = num_headers > 0;
+            if self.callout_ended(token_id, alive, !alive) {
+                if let Err(status) = host::continue_stream(StreamType::HttpResponse) {
+                    warn!("[ctx {}] cannot resume the response: {status:?}", self.id);
+                }
             }
             return;
         }
@@ -294,10 +400,22 @@ impl Context for Http {
         };
         let Some(reply) = self.read_reply(num_headers, body_size) else {
             // A host-side problem, not the companion's: fail open without blaming it.
-            self.metrics.inc(Counter::FailOpen);
-            self.resume();
+            if self.callout_ended(token_id, true, false) {
+                self.metrics.inc(Counter::FailOpen);
+                self.resume();
+            }
             return;
         };
+        let (alive, failure) = match &reply {
+            Reply::Serve { .. } => (true, false),
+            Reply::Resume(reason) => (reason.companion_answered(), reason.is_failure()),
+        };
+        if !self.callout_ended(token_id, alive, failure) {
+            // Already released upstream while the companion was stalled: this answer only
+            // told about its health.
+            debug!("[ctx {}] late callout answer after release", self.id);
+            return;
+        }
         match reply {
             Reply::Serve {
                 outcome,
@@ -305,7 +423,6 @@ impl Context for Http {
                 headers,
                 body,
             } => {
-                self.breaker.borrow_mut().record_success();
                 let headers: Vec<(&str, &str)> = headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -337,18 +454,14 @@ impl Context for Http {
                 }
             }
             Reply::Resume(reason) => {
-                if reason.is_failure() {
-                    self.breaker_failure();
-                    self.metrics.inc(Counter::FailOpen);
-                } else {
-                    // `pass` is a healthy companion answering.
-                    self.breaker.borrow_mut().record_success();
-                    let counter = match reason {
-                        callout::ResumeReason::Pass => Counter::Pass,
-                        _ => Counter::FailOpen,
-                    };
-                    self.metrics.inc(counter);
-                }
+                // `pass` and a refusal of this one request are a healthy companion answering.
+                let counter = match reason {
+                    callout::ResumeReason::Pass | callout::ResumeReason::Refused(_) => {
+                        Counter::Pass
+                    }
+                    _ => Counter::FailOpen,
+                };
+                self.metrics.inc(counter);
                 debug!(
                     "[ctx {}] rule {}: {reason}; resuming",
                     self.id, pending.rule
@@ -375,10 +488,8 @@ impl HttpContext for Http {
             Ok(plan) => plan,
             Err(why) => return self.bypass(&why),
         };
-        if let Some(now) = now_ms() {
-            if !self.breaker.borrow_mut().allow(now) {
-                return self.bypass(&"breaker open");
-            }
+        if !self.callout_allowed() {
+            return self.bypass(&"breaker open or companion stalled");
         }
         match call_companion(&config, &plan.headers) {
             Ok(token) => {
@@ -386,6 +497,7 @@ impl HttpContext for Http {
                     "[ctx {}] rule {}: callout {token} for key {:?}",
                     self.id, plan.rule, plan.key
                 );
+                self.dispatched(token, Waiting::Request);
                 self.pending = Some(Pending {
                     token,
                     rule: plan.rule,
@@ -420,18 +532,40 @@ impl HttpContext for Http {
         let Some(headers) = callout::invalidation_callout(&config, &inv, &response) else {
             return Action::Continue;
         };
+        // An invalidation honours the breaker too: a failing or stalled companion could not
+        // delete anything, and holding the response for it would only slow the client.
+        if !self.callout_allowed() {
+            debug!("[ctx {}] invalidation skipped: breaker open", self.id);
+            return Action::Continue;
+        }
         match call_companion(&config, &headers) {
             Ok(token) => {
-                // The response waits for the invalidation (at most the callout timeout), so a
-                // client that reads it and then GETs the URL never sees the old entry.
+                // The response waits for the invalidation (at most the callout timeout, less
+                // when the companion stalls), so a client that reads it and then GETs the URL
+                // never sees the old entry.
                 self.metrics.inc(Counter::Invalidate);
+                self.dispatched(token, Waiting::Response);
                 self.invalidation_token = Some(token);
                 Action::Pause
             }
             Err(status) => {
                 warn!("[ctx {}] invalidation callout refused: {status:?}", self.id);
+                self.breaker_failure();
                 Action::Continue
             }
+        }
+    }
+}
+
+impl Drop for Http {
+    /// The stream is gone: Envoy cancels its callouts, so no answer will come for them.
+    fn drop(&mut self) {
+        let mut health = self.health.borrow_mut();
+        if let Some(p) = &self.pending {
+            health.forget(p.token);
+        }
+        if let Some(token) = self.invalidation_token {
+            health.forget(token);
         }
     }
 }

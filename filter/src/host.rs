@@ -102,6 +102,8 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
 }
 
 fn ok(raw: u32) -> Result<(), Status> {
@@ -122,6 +124,20 @@ unsafe fn owned(data: *mut u8, size: usize) -> Option<Vec<u8>> {
         // bytes with alignment 1, the layout a `Vec<u8>` of capacity `size` frees.
         Some(unsafe { Vec::from_raw_parts(data, size, size) })
     }
+}
+
+/// Asks for `on_tick` on the root context every `period` (0 stops it).
+pub fn set_tick_period(period: Duration) -> Result<(), Status> {
+    let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    // SAFETY: no pointers.
+    ok(unsafe { proxy_set_tick_period_milliseconds(millis) })
+}
+
+/// Makes the following host calls act on the stream of `context_id` (from the root context's
+/// tick: resuming a request whose callout has stalled).
+pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
+    // SAFETY: no pointers.
+    ok(unsafe { proxy_set_effective_context(context_id) })
 }
 
 /// Writes one log line. Errors are returned, not raised; the logger below ignores them.

@@ -29,6 +29,10 @@ pub enum KeyError {
     /// the origin may resolve to another resource than the key names (Envoy's
     /// `normalize_path`/`merge_slashes` remove most before the filter sees them).
     UnnormalisedPath,
+    /// The path or query holds a byte a URI may not (RFC 3986 §2: a space, `"`, `<`, `>`, a
+    /// backtick, `{`, `}`, `|`, `^`, `[`, `]`, a control or non-ASCII byte). Servers disagree
+    /// on what such a request means, and the companion could not send it as it came.
+    NotUri,
     /// Longer than [`MAX_KEY_LEN`] (the actual length).
     TooLong(usize),
 }
@@ -43,6 +47,7 @@ impl fmt::Display for KeyError {
             KeyError::MissingScheme => write!(f, "no :scheme for the default key"),
             KeyError::OtherPath => write!(f, "not the rule's canonical path"),
             KeyError::UnnormalisedPath => write!(f, "path is not normalised"),
+            KeyError::NotUri => write!(f, "path or query has bytes a URI may not"),
             KeyError::TooLong(n) => write!(f, "key is {n} bytes (max {MAX_KEY_LEN})"),
         }
     }
@@ -84,6 +89,9 @@ pub fn cache_key(spec: &KeySpec, input: &KeyInput<'_>) -> Result<Keyed, KeyError
     let (path, query) = split_target(input.path);
     if !is_normalised(path) {
         return Err(KeyError::UnnormalisedPath);
+    }
+    if !is_uri_text(path) || !query.is_none_or(is_uri_text) {
+        return Err(KeyError::NotUri);
     }
     let (body, origin_path, origin_host, scheme) = match &spec.source {
         KeySource::Default => {
@@ -165,6 +173,13 @@ pub fn is_normalised(path: &str) -> bool {
     !lower
         .split('/')
         .any(|seg| matches!(seg.replace("%2e", ".").as_str(), "." | ".."))
+}
+
+/// Whether every byte may stand in a URI's path or query as it is (RFC 3986 §3.3, §3.4):
+/// unreserved, sub-delims, `:`, `@`, `/`, `?` and `%` (escapes).
+fn is_uri_text(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b))
 }
 
 /// Percent-encodes a query component: unreserved characters (RFC 3986 §2.3) as themselves,
