@@ -136,6 +136,9 @@ impl Cache {
     }
 
     async fn fetch_inner(self: &Arc<Self>, req: Arc<FetchRequest>) -> Answer {
+        // The filter gives up at its callout timeout; answering before it is what lets a stale
+        // entry (or a `pass`) reach the client while the origin hangs.
+        let deadline = req.deadline.map(|d| tokio::time::Instant::now() + d);
         let rules = RequestRules::from_request(&req.client_headers);
         let found = match self.lookup(&req).await {
             Ok(f) => f,
@@ -180,7 +183,31 @@ impl Cache {
         } else {
             i64::MIN
         };
-        self.coalesced(req, stale, overwrite, index, since).await
+        let Some(deadline) = deadline else {
+            return self.coalesced(req, stale, overwrite, index, since).await;
+        };
+        let fallback = stale.clone();
+        let fetch = self.coalesced(req.clone(), stale, overwrite, index, since);
+        match tokio::time::timeout_at(deadline, fetch).await {
+            Ok(answer) => answer,
+            // The fetch runs on in its own task (a coalesced leader) and stores what it gets.
+            Err(_) => self.past_deadline(&req, fallback),
+        }
+    }
+
+    /// The origin has not answered within the filter's deadline: a stale entry that allows it
+    /// answers (stale-if-error: the origin is failing to answer in time), else `pass`, so the
+    /// filter sends the request upstream rather than timing out on the companion.
+    fn past_deadline(&self, req: &FetchRequest, stale: Option<Stale>) -> Answer {
+        self.metrics.event(Event::Deadline);
+        match stale.filter(|s| s.if_error) {
+            Some(s) => self.served(req, &s.entry, "STALE", Outcome::Stale, now_ms()),
+            None => {
+                tracing::debug!("origin slower than the filter's deadline; passing");
+                self.metrics.outcome(Outcome::Pass);
+                Answer::pass("origin-slow")
+            }
+        }
     }
 
     /// The answer for a stored entry, counted under `outcome` (or as a 304).
@@ -447,16 +474,12 @@ impl Cache {
         index: Option<VaryIndex>,
     ) -> (Answer, Done) {
         let Some(origin) = self.config.origins.get(&req.origin) else {
+            // A rule naming an origin this companion lacks: that rule's requests go upstream
+            // (`pass`), without counting against the companion for every other rule.
+            tracing::warn!(origin = %req.origin, "origin is not configured (--origin NAME=URL); passing");
             self.metrics.error(ErrorKind::BadRequest);
-            self.metrics.outcome(Outcome::Error);
-            let why = format!(
-                "origin '{}' is not configured (--origin NAME=URL)",
-                req.origin
-            );
-            return (
-                Answer::error(StatusCode::BAD_GATEWAY, &why),
-                Done::NotStored,
-            );
+            self.metrics.outcome(Outcome::Pass);
+            return (Answer::pass("unknown-origin"), Done::NotStored);
         };
         let conditional = stale
             .as_ref()
@@ -521,12 +544,12 @@ impl Cache {
                     tracing::info!(error = %e, "origin failed; serving stale (stale-if-error)");
                     return self.stale_if_error(req, stale, times.response_ms);
                 }
-                tracing::warn!(origin = %req.origin, error = %e, "origin fetch failed; filter will fail open");
-                self.metrics.outcome(Outcome::Error);
-                return (
-                    Answer::error(StatusCode::BAD_GATEWAY, &e.to_string()),
-                    Done::NotStored,
-                );
+                // The origin's failure, not ours: `pass` sends the request upstream, where the
+                // client gets what the origin (or Envoy) answers, and the filter's breaker
+                // does not count it against the companion.
+                tracing::warn!(origin = %req.origin, error = %e, "origin fetch failed; passing");
+                self.metrics.outcome(Outcome::Pass);
+                return (Answer::pass("origin-failed"), Done::NotStored);
             }
         };
         if resp.status == StatusCode::NOT_MODIFIED {
@@ -573,10 +596,7 @@ impl Cache {
                 self.served(req, &s.entry, "STALE", Outcome::Stale, now),
                 Done::NotStored,
             ),
-            None => (
-                Answer::error(StatusCode::BAD_GATEWAY, "origin failed"),
-                Done::NotStored,
-            ),
+            None => (Answer::pass("origin-failed"), Done::NotStored),
         }
     }
 

@@ -39,6 +39,9 @@ pub struct FetchRequest {
     pub host: String,
     /// The scheme the key holds, sent to the origin as `X-Forwarded-Proto`.
     pub scheme: Option<&'static str>,
+    /// How long the filter waits for the answer (`x-hzcache-deadline-ms`): past it the
+    /// companion answers stale-if-error or `pass` instead of waiting on the origin.
+    pub deadline: Option<std::time::Duration>,
     /// The client's own request headers (control headers removed by the origin client).
     pub client_headers: HeaderMap,
 }
@@ -151,6 +154,18 @@ impl FetchRequest {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("default")
             .to_string();
+        let deadline = match h.get("x-hzcache-deadline-ms") {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|ms| (1..=600_000).contains(ms))
+                    .map(std::time::Duration::from_millis)
+                    .ok_or("x-hzcache-deadline-ms: must be 1 to 600000")?,
+            ),
+        };
         Ok(FetchRequest {
             map,
             key,
@@ -163,6 +178,7 @@ impl FetchRequest {
             path,
             host,
             scheme,
+            deadline,
             client_headers: h,
         })
     }
@@ -288,6 +304,7 @@ pub(crate) mod tests {
             ("x-hzcache-request-method", "POST"),
             ("x-hzcache-request-path", "nope"),
             ("x-hzcache-request-scheme", "ftp"),
+            ("x-hzcache-deadline-ms", "0"),
             ("x-hzcache-request-host", "a b"),
             ("x-hzcache-value-type", "float"),
             ("x-hzcache-map", ""),

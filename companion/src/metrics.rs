@@ -115,10 +115,13 @@ pub enum Event {
     /// Misses passed (or served stale) because origin bodies in flight held the whole
     /// `--max-inflight-body-bytes` budget.
     OverBudget,
+    /// The origin had not answered by the filter's deadline: answered stale (stale-if-error)
+    /// or `pass` in time, while the fetch goes on to be stored.
+    Deadline,
 }
 
 impl Event {
-    const ALL: [Event; 12] = [
+    const ALL: [Event; 13] = [
         Event::CoalescedLocal,
         Event::CoalescedRemote,
         Event::CoalesceTimeout,
@@ -131,6 +134,7 @@ impl Event {
         Event::TooLargeMarked,
         Event::TooLargeKnown,
         Event::OverBudget,
+        Event::Deadline,
     ];
     fn name(self) -> (&'static str, &'static str) {
         match self {
@@ -146,6 +150,7 @@ impl Event {
             Event::TooLargeMarked => ("hzcache_too_large_marks_total", ""),
             Event::TooLargeKnown => ("hzcache_too_large_passes_total", ""),
             Event::OverBudget => ("hzcache_inflight_budget_passes_total", ""),
+            Event::Deadline => ("hzcache_deadline_answers_total", ""),
         }
     }
 }
