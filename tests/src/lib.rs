@@ -11,6 +11,7 @@
 pub mod client;
 pub mod cluster;
 pub mod origin;
+pub mod raw;
 pub mod stack;
 
 use std::fs::{self, File};

@@ -4,53 +4,12 @@
 //! leave Envoy's VM failure stats at zero, and the cache still answers a HIT afterwards.
 //! Requests are written as raw bytes, since an HTTP client library refuses most of them.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-use hzcache_e2e::{get, loopback, unique, Origin, OriginReply, Stack};
-
-/// Sends `head` (request line and headers, without the final blank line) with
-/// `Connection: close`, and returns the response status, or 0 when Envoy closed the connection
-/// without one.
-fn raw(port: u16, head: &[u8], body: &[u8]) -> u16 {
-    let mut stream = TcpStream::connect(loopback(port)).expect("connect to envoy");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let mut request = head.to_vec();
-    request.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
-    request.extend_from_slice(body);
-    // Envoy may answer (431, 400) and close before it has read everything.
-    let _ = stream.write_all(&request);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let line = response.split(|&b| b == b'\r').next().unwrap_or_default();
-    std::str::from_utf8(line)
-        .ok()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
+use hzcache_e2e::raw::{raw, stat};
+use hzcache_e2e::{get, unique, Origin, OriginReply, Stack};
 
 /// A GET of `target` with extra header lines.
 fn get_head(target: &[u8], extra: &[Vec<u8>]) -> Vec<u8> {
-    let mut head = b"GET ".to_vec();
-    head.extend_from_slice(target);
-    head.extend_from_slice(b" HTTP/1.1\r\nhost: safety.example");
-    for line in extra {
-        head.extend_from_slice(b"\r\n");
-        head.extend_from_slice(line);
-    }
-    head
-}
-
-/// Envoy's value of a counter or gauge in `/stats` text.
-fn stat(stats: &str, name: &str) -> Option<u64> {
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-        .and_then(|v| v.trim().parse().ok())
+    hzcache_e2e::raw::get_head(target, "safety.example", extra)
 }
 
 /// The stats that move when a VM fails (filter/README.md "When the VM fails").
