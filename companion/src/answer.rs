@@ -26,6 +26,11 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// On a whole answer from a fresh stored entry: how many more milliseconds it stays fresh,
+/// so the filter's L1 may keep it that long (docs/callout-protocol.md). Never reaches clients:
+/// the filter strips every `x-hzcache-*` field.
+pub const FRESH_MS: &str = "x-hzcache-fresh-ms";
+
 fn text_plain() -> HeaderValue {
     HeaderValue::from_static("text/plain; charset=utf-8")
 }
@@ -110,7 +115,19 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, label: &'static str, now_
     match range {
         // For HEAD the body still goes to the filter: Envoy's local reply for a HEAD request
         // sets Content-Length from it and sends no body (docs/callout-protocol.md).
-        RangeAnswer::Whole => Answer::outcome("hit", status, headers, entry.body.clone()),
+        RangeAnswer::Whole => {
+            // The whole stored response, fresh: the filter may keep a copy in its L1 for as
+            // long as it stays fresh (never a 304, a slice or a stale answer).
+            let fresh_ms = if label == "STALE" {
+                0
+            } else {
+                freshness::fresh_ms_left(&entry.freshness, now_ms)
+            };
+            if fresh_ms > 0 {
+                headers.insert(FRESH_MS, HeaderValue::from(fresh_ms));
+            }
+            Answer::outcome("hit", status, headers, entry.body.clone())
+        }
         RangeAnswer::Partial { first, last } => {
             // Envoy sets Content-Length from the body of the local reply: the slice's length.
             headers.insert(

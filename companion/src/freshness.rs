@@ -494,6 +494,20 @@ pub fn current_age(f: &Freshness, now_ms: i64) -> u64 {
     u64::from(f.initial_age_secs).saturating_add(resident)
 }
 
+/// How much longer a stored response stays fresh, milliseconds (0: stale now, or `no-cache`,
+/// which is never reused without validation). What an in-Envoy L1 may keep a copy for.
+pub fn fresh_ms_left(f: &Freshness, now_ms: i64) -> u64 {
+    if f.no_cache {
+        return 0;
+    }
+    let age_ms = u64::from(f.initial_age_secs)
+        .saturating_mul(1000)
+        .saturating_add((now_ms - f.stored_at_ms).max(0) as u64);
+    u64::from(f.lifetime_secs)
+        .saturating_mul(1000)
+        .saturating_sub(age_ms)
+}
+
 fn secs(v: u64) -> u32 {
     v.min(u64::from(u32::MAX)) as u32
 }

@@ -69,6 +69,10 @@ pub async fn run(listener: TcpListener, cache: Arc<Cache>, shutdown: impl Future
             drop(permit);
         });
     }
+    // Stop listening at once: a connection the kernel would still queue on a listener nobody
+    // accepts from would hang its caller (a callout, the filter's health ping) instead of
+    // being refused, which the filter would take for a hung companion.
+    drop(listener);
     tracing::info!("shutting down: draining requests in flight");
     if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
         .await

@@ -20,6 +20,7 @@ impl Status {
     pub const NOT_FOUND: Status = Status(1);
     pub const BAD_ARGUMENT: Status = Status(2);
     pub const INVALID_MEMORY_ACCESS: Status = Status(6);
+    pub const CAS_MISMATCH: Status = Status(8);
     pub const INTERNAL_FAILURE: Status = Status(10);
 
     /// A host call's raw return value as a result: Ok is 0, anything else (listed in the ABI

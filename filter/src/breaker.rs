@@ -15,8 +15,9 @@
 //!   So the callouts in flight are tracked. When one has waited `stall_ms` and the companion
 //!   has answered nothing for that long, it is *suspect* — which a healthy companion waiting on
 //!   a slow origin also is, so the glue then pings it (`/healthz`, answered at once by a live
-//!   companion whatever the origin does). A ping unanswered for [`PING_GRACE_MS`] means
-//!   *stalled*: new requests bypass at once, and the waiting ones are handed back to the glue
+//!   companion whatever the origin does). A ping with no answer at all for [`PING_GRACE_MS`]
+//!   (not even Envoy's 503 for a refused connection: a companion that refuses connections is
+//!   not hung, its callouts fail by themselves) means *stalled*: new requests bypass at once, and the waiting ones are handed back to the glue
 //!   ([`Health::release_stalled`]) to continue upstream. Any answer ends the stall; late
 //!   answers of released callouts still count for the breaker.
 

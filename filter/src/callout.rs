@@ -9,6 +9,8 @@ use std::fmt;
 
 pub const FETCH_PATH: &str = "/v1/fetch";
 pub const OUTCOME_HEADER: &str = "x-hzcache-outcome";
+/// On a whole answer from a fresh entry: how many more milliseconds it stays fresh.
+pub const FRESH_MS_HEADER: &str = "x-hzcache-fresh-ms";
 
 /// Connection-scoped headers (RFC 9110 §7.6.1 plus the legacy ones Envoy also strips); they
 /// describe one hop and must not be relayed in either direction.
@@ -102,6 +104,54 @@ pub fn plan(
     request: &[(String, Vec<u8>)],
     end_of_stream: bool,
 ) -> Result<Plan, Bypass> {
+    let decided = decide(config, request, end_of_stream)?;
+    let headers = decided.callout_headers(&config.companion, request)?;
+    Ok(Plan {
+        rule: decided.rule.name.clone(),
+        key: decided.keyed.key,
+        headers,
+    })
+}
+
+/// A request the cache answers: its rule and key, before any callout is built (an L1 hit needs
+/// no more than this).
+#[derive(Debug)]
+pub struct Decided<'c> {
+    pub rule: &'c Rule,
+    pub method: String,
+    pub keyed: Keyed,
+    keyed_cookies: Vec<(String, String)>,
+}
+
+impl Decided<'_> {
+    /// The callout for this request (see [`callout_headers`]).
+    pub fn callout_headers(
+        &self,
+        companion: &Companion,
+        request: &[(String, Vec<u8>)],
+    ) -> Result<Vec<(String, String)>, Bypass> {
+        let cookies: Vec<(&str, &str)> = self
+            .keyed_cookies
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        callout_headers(
+            companion,
+            self.rule,
+            &self.keyed,
+            &self.method,
+            request,
+            &cookies,
+        )
+    }
+}
+
+/// Whether this request is cached, by which rule and under which key.
+pub fn decide<'c>(
+    config: &'c Config,
+    request: &[(String, Vec<u8>)],
+    end_of_stream: bool,
+) -> Result<Decided<'c>, Bypass> {
     let method = pseudo(request, ":method")?;
     let path = pseudo(request, ":path")?;
     // HTTP/1.0 without Host has no authority; a parameter key does not need one.
@@ -151,18 +201,14 @@ pub fn plan(
         rule: rule.name.clone(),
         reason,
     })?;
-    let headers = callout_headers(
-        &config.companion,
+    Ok(Decided {
         rule,
-        &keyed,
-        method,
-        request,
-        &keyed_cookies,
-    )?;
-    Ok(Plan {
-        rule: rule.name.clone(),
-        key: keyed.key,
-        headers,
+        method: method.to_string(),
+        keyed,
+        keyed_cookies: keyed_cookies
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
     })
 }
 
@@ -486,6 +532,8 @@ pub enum Reply {
         status: u32,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+        /// How long the answer stays fresh, for the L1 (0: not to be kept).
+        fresh_ms: u64,
     },
     /// Let the request continue upstream untouched.
     Resume(ResumeReason),
@@ -596,11 +644,15 @@ pub fn classify(headers: &[(String, Vec<u8>)], body: Vec<u8>) -> Reply {
             Err(_) => return Reply::Resume(ResumeReason::BadHeader(name.clone())),
         }
     }
+    let fresh_ms = value(FRESH_MS_HEADER)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
     Reply::Serve {
         outcome,
         status: code,
         headers: out,
         body,
+        fresh_ms,
     }
 }
 
@@ -969,6 +1021,7 @@ mod tests {
                 ("age", "3"),
                 ("set-cookie", "a=1"),
                 ("set-cookie", "b=2"),
+                ("x-hzcache-fresh-ms", "1500"),
             ]);
             let got = classify(&headers, b"hello".to_vec());
             let Reply::Serve {
@@ -976,11 +1029,13 @@ mod tests {
                 status,
                 headers,
                 body,
+                fresh_ms,
             } = got
             else {
                 panic!("not served: {got:?}");
             };
             assert_eq!(outcome, expect);
+            assert_eq!(fresh_ms, 1500, "read for the L1, not relayed");
             assert_eq!(status, 200);
             assert_eq!(body, b"hello");
             assert_eq!(

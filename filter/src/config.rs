@@ -79,9 +79,37 @@ impl std::error::Error for ConfigError {}
 pub struct Config {
     pub companion: Companion,
     pub breaker: BreakerSettings,
+    pub l1: L1Settings,
     pub rules: Vec<Rule>,
     pub log_level: LogLevel,
 }
+
+/// The in-Envoy L1 (`l1.rs`). Memory is at most `slots × max_entry_bytes` per Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L1Settings {
+    /// Slots of the table; 0 turns L1 off.
+    pub slots: u32,
+    /// Largest entry a slot holds (answer headers and body included).
+    pub max_entry_bytes: usize,
+    /// Longest an entry is kept, whatever its freshness: the bound on staleness should the
+    /// invalidation feed miss something.
+    pub max_ttl_ms: u64,
+    /// How often each worker polls the companion's invalidation feed.
+    pub feed_interval_ms: u64,
+    /// A feed not read for this long is stale: L1 stops answering and drops everything.
+    pub feed_stale_ms: u64,
+}
+
+const DEFAULT_L1_SLOTS: u64 = 1024;
+const MAX_L1_SLOTS: u64 = 1 << 20;
+const DEFAULT_L1_ENTRY_BYTES: u64 = 32 * 1024;
+const MAX_L1_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
+/// At most this much memory in all: a table bigger than this is a unit mistake.
+const MAX_L1_TOTAL_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+const DEFAULT_L1_TTL_MS: u64 = 5_000;
+const MAX_L1_TTL_MS: u64 = 300_000;
+const DEFAULT_FEED_INTERVAL_MS: u64 = 250;
+const DEFAULT_FEED_STALE_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Companion {
@@ -363,6 +391,7 @@ pub enum LogLevel {
 struct RawTop {
     companion: Option<Value>,
     breaker: Option<Value>,
+    l1: Option<Value>,
     rules: Option<Value>,
     log_level: Option<LogLevel>,
 }
@@ -374,6 +403,16 @@ struct RawCompanion {
     authority: Option<String>,
     timeout_ms: Option<u64>,
     secret_env: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct RawL1 {
+    slots: Option<u64>,
+    max_entry_bytes: Option<u64>,
+    max_ttl_ms: Option<u64>,
+    feed_interval_ms: Option<u64>,
+    feed_stale_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -463,6 +502,10 @@ pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
         })?,
     };
     breaker.probe_deadline_ms = u64::from(companion.timeout_ms);
+    let l1 = match &top.l1 {
+        Some(v) => l1(section(v, "l1")?)?,
+        None => l1(RawL1::default())?,
+    };
     let rules = match &top.rules {
         Some(v) => rules(v)?,
         None => Vec::new(),
@@ -470,6 +513,7 @@ pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
     Ok(Config {
         companion,
         breaker,
+        l1,
         rules,
         log_level: top.log_level.unwrap_or(LogLevel::Info),
     })
@@ -581,6 +625,60 @@ fn breaker(raw: RawBreaker) -> Result<BreakerSettings, ConfigError> {
         stall_ms,
         // Set from companion.timeout_ms once both sections are read.
         probe_deadline_ms: u64::from(DEFAULT_TIMEOUT_MS),
+    })
+}
+
+fn l1(raw: RawL1) -> Result<L1Settings, ConfigError> {
+    let slots = in_range("l1.slots", raw.slots, DEFAULT_L1_SLOTS, 0, MAX_L1_SLOTS)?;
+    let max_entry_bytes = in_range(
+        "l1.max_entry_bytes",
+        raw.max_entry_bytes,
+        DEFAULT_L1_ENTRY_BYTES,
+        1024,
+        MAX_L1_ENTRY_BYTES,
+    )?;
+    if slots.saturating_mul(max_entry_bytes) > MAX_L1_TOTAL_BYTES {
+        return Err(ConfigError::new(
+            "l1",
+            format!(
+                "slots × max_entry_bytes is {} bytes, over the {MAX_L1_TOTAL_BYTES}-byte bound",
+                slots.saturating_mul(max_entry_bytes)
+            ),
+        ));
+    }
+    let max_ttl_ms = in_range(
+        "l1.max_ttl_ms",
+        raw.max_ttl_ms,
+        DEFAULT_L1_TTL_MS,
+        1,
+        MAX_L1_TTL_MS,
+    )?;
+    let feed_interval_ms = in_range(
+        "l1.feed_interval_ms",
+        raw.feed_interval_ms,
+        DEFAULT_FEED_INTERVAL_MS,
+        50,
+        5_000,
+    )?;
+    let feed_stale_ms = in_range(
+        "l1.feed_stale_ms",
+        raw.feed_stale_ms,
+        DEFAULT_FEED_STALE_MS,
+        100,
+        60_000,
+    )?;
+    if feed_stale_ms <= feed_interval_ms {
+        return Err(ConfigError::new(
+            "l1.feed_stale_ms",
+            "must be longer than l1.feed_interval_ms",
+        ));
+    }
+    Ok(L1Settings {
+        slots: u32::try_from(slots).unwrap_or(0),
+        max_entry_bytes: usize::try_from(max_entry_bytes).unwrap_or(0),
+        max_ttl_ms,
+        feed_interval_ms,
+        feed_stale_ms,
     })
 }
 

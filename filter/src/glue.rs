@@ -11,8 +11,9 @@
 use crate::breaker::{Answered, Health, Transition, Waiting};
 use crate::callout::{self, Outcome, Reply};
 use crate::config::{self, Config, LogLevel};
-use crate::host::{self, BufferType, HeaderMap, StreamType};
-use crate::metrics::Counter;
+use crate::host::{self, BufferType, HeaderMap, MetricKind, StreamType};
+use crate::l1_table::L1;
+use crate::metrics::{self, Counter};
 use log::{debug, error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -47,10 +48,23 @@ proxy_wasm::main! {{
 /// Metric ids, defined once per VM. A metric that could not be defined is `None` and skipped.
 struct Metrics {
     ids: [Option<u32>; Counter::ALL.len()],
+    callout_ms: Option<u32>,
+    feed_lag_ms: Option<u32>,
+    breaker_state: Option<u32>,
 }
 
 impl Metrics {
     fn define() -> Self {
+        let other = |kind, name| match host::define_metric(kind, name) {
+            Ok(id) => Some(id),
+            Err(status) => {
+                error!("cannot define metric {name}: {status:?}");
+                None
+            }
+        };
+        let callout_ms = other(MetricKind::Histogram, metrics::CALLOUT_MS);
+        let feed_lag_ms = other(MetricKind::Gauge, metrics::FEED_LAG_MS);
+        let breaker_state = other(MetricKind::Gauge, metrics::BREAKER_STATE);
         let mut ids = [None; Counter::ALL.len()];
         for counter in Counter::ALL {
             match host::define_counter(counter.name()) {
@@ -62,12 +76,32 @@ impl Metrics {
                 Err(status) => error!("cannot define metric {}: {status:?}", counter.name()),
             }
         }
-        Self { ids }
+        Self {
+            ids,
+            callout_ms,
+            feed_lag_ms,
+            breaker_state,
+        }
     }
 
     fn none() -> Self {
         Self {
             ids: [None; Counter::ALL.len()],
+            callout_ms: None,
+            feed_lag_ms: None,
+            breaker_state: None,
+        }
+    }
+
+    fn record(&self, id: Option<u32>, value: u64) {
+        if let Some(id) = id {
+            let _ = host::record_metric(id, value);
+        }
+    }
+
+    fn add(&self, counter: Counter, n: u64) {
+        if let Some(id) = self.ids.get(counter.index()).copied().flatten() {
+            let _ = host::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -112,6 +146,8 @@ struct Root {
     /// The companion's health and the breaker, per worker VM, shared with every HTTP context
     /// of this VM (single-threaded, so `RefCell`).
     health: Rc<RefCell<Health>>,
+    /// This worker's view of the Envoy-wide L1 table.
+    l1: Rc<RefCell<L1>>,
     metrics: Option<Rc<Metrics>>,
 }
 
@@ -122,20 +158,36 @@ impl Default for Root {
             health: Rc::new(RefCell::new(
                 Health::new(config::BreakerSettings::default()),
             )),
+            l1: Rc::new(RefCell::new(L1::new(config::L1Settings {
+                slots: 0,
+                max_entry_bytes: 0,
+                max_ttl_ms: 0,
+                feed_interval_ms: 250,
+                feed_stale_ms: 1000,
+            }))),
             metrics: None,
         }
     }
 }
 
 impl Context for Root {
-    /// The answer to a health ping: a live companion says 200 to `/healthz` at once, whatever
-    /// its origin fetches are doing.
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, _: usize, _: usize) {
-        let alive = num_headers > 0
-            && host::header_value(HeaderMap::CallResponse, ":status")
-                .ok()
-                .flatten()
-                .is_some_and(|s| s == b"200");
+    /// The answer to a health ping (a live companion says 200 to `/healthz` at once, whatever
+    /// its origin fetches are doing), or to a feed poll.
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
+        if self.l1.borrow().poll == Some(token_id) {
+            self.feed_answered(num_headers, body_size);
+            return;
+        }
+        // Any answer means the companion (or Envoy, for a companion that refuses connections,
+        // whose callouts then fail by themselves) is not hung; only a ping that times out
+        // keeps it stalled.
+        let alive = num_headers > 0;
         if let Some(now) = now_ms() {
             self.health.borrow_mut().answered(token_id, alive, now);
         }
@@ -143,6 +195,83 @@ impl Context for Root {
 }
 
 impl Root {
+    fn metrics(&self) -> Rc<Metrics> {
+        self.metrics
+            .clone()
+            .unwrap_or_else(|| Rc::new(Metrics::none()))
+    }
+
+    /// The tick's L1 share: follow the shared generation, drop everything once if the feed
+    /// went stale, poll the feed when due, and report the feed's lag.
+    fn watch_l1(&self, now: u64) {
+        let metrics = self.metrics();
+        let mut l1 = self.l1.borrow_mut();
+        if !l1.enabled() {
+            return;
+        }
+        if l1.tick(now) {
+            warn!("invalidation feed stale: L1 dropped and off until it is read again");
+            metrics.inc(Counter::L1DropAll);
+        }
+        metrics.record(
+            metrics.feed_lag_ms,
+            l1.feed_lag(now).unwrap_or(u64::MAX >> 1),
+        );
+        if !l1.poll_due(now) {
+            return;
+        }
+        let Some(config) = &self.config else { return };
+        let path = format!("/v1/feed?after={}", l1.cursor());
+        let mut headers = vec![
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", config.companion.authority.as_str()),
+        ];
+        if let Some(secret) = &config.companion.secret {
+            headers.push((callout::AUTH_HEADER, secret.expose()));
+        }
+        let timeout = Duration::from_millis(l1.settings.feed_stale_ms);
+        l1.last_poll_at = now;
+        match host::dispatch_http_call(&config.companion.cluster, &headers, timeout) {
+            Ok(token) => l1.poll = Some(token),
+            Err(status) => {
+                debug!("cannot poll the invalidation feed: {status:?}");
+                metrics.inc(Counter::FeedError);
+            }
+        }
+    }
+
+    fn feed_answered(&self, num_headers: usize, body_size: usize) {
+        let metrics = self.metrics();
+        let mut l1 = self.l1.borrow_mut();
+        l1.poll = None;
+        let ok = num_headers > 0
+            && host::header_value(HeaderMap::CallResponse, ":status")
+                .ok()
+                .flatten()
+                .is_some_and(|s| s == b"200");
+        let body = if ok {
+            host::buffer(BufferType::HttpCallResponseBody, body_size)
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let (Some(body), Some(now)) = (body, now_ms()) else {
+            metrics.inc(Counter::FeedError);
+            return;
+        };
+        match l1.apply_feed(&body, now) {
+            Some(applied) => {
+                metrics.add(Counter::L1Invalidation, applied.dropped_keys);
+                if applied.dropped_all {
+                    metrics.inc(Counter::L1DropAll);
+                }
+            }
+            None => metrics.inc(Counter::FeedError),
+        }
+    }
+
     fn ping(&self, now: u64) {
         let Some(config) = &self.config else { return };
         let headers = [
@@ -165,6 +294,20 @@ impl Root {
         if self.health.borrow().wants_ping(now) {
             self.ping(now);
         }
+        {
+            let health = self.health.borrow();
+            let state = if health.stalled(now) {
+                2
+            } else if health.is_open(now) {
+                1
+            } else {
+                0
+            };
+            if let Some(m) = &self.metrics {
+                m.record(m.breaker_state, state);
+            }
+        }
+        self.watch_l1(now);
         let released = self.health.borrow_mut().release_stalled(now);
         if released.is_empty() {
             return;
@@ -230,8 +373,10 @@ impl RootContext for Root {
             config.companion.cluster,
             config.companion.timeout_ms
         );
-        // A new configuration starts with a fresh breaker; contexts still running keep the old.
+        // A new configuration starts with a fresh breaker and L1 view; contexts still running
+        // keep the old. The new view starts stale: it serves nothing until the feed is read.
         self.health = Rc::new(RefCell::new(Health::new(config.breaker)));
+        self.l1 = Rc::new(RefCell::new(L1::new(config.l1)));
         // Stall detection needs a look a few times per stall_ms.
         let tick = Duration::from_millis((config.breaker.stall_ms / 4).clamp(50, 250));
         if let Err(status) = host::set_tick_period(tick) {
@@ -251,6 +396,7 @@ impl RootContext for Root {
             id: context_id,
             config: self.config.clone(),
             health: Rc::clone(&self.health),
+            l1: Rc::clone(&self.l1),
             metrics: self
                 .metrics
                 .clone()
@@ -274,12 +420,26 @@ impl RootContext for Root {
 struct Pending {
     token: u32,
     rule: String,
+    map: String,
+    key: String,
+    sent_at: Option<u64>,
+    /// Set when the answer may be kept in L1.
+    l1: Option<KeepInL1>,
+}
+
+/// What keeping an answer in L1 needs from its request.
+struct KeepInL1 {
+    /// The request headers, for the answer's Vary values.
+    request: Vec<(String, Vec<u8>)>,
+    /// The feed cursor at the callout: an answer that crossed an invalidation is not kept.
+    cursor: u64,
 }
 
 struct Http {
     id: u32,
     config: Option<Rc<Config>>,
     health: Rc<RefCell<Health>>,
+    l1: Rc<RefCell<L1>>,
     metrics: Rc<Metrics>,
     pending: Option<Pending>,
     /// An unsafe request's invalidation plan, until its response headers arrive.
@@ -321,6 +481,31 @@ impl Http {
             self.health.borrow_mut().record_success();
         }
         answered != Answered::Released
+    }
+
+    /// Whether this request needs more than its request line: an unsafe method (it may
+    /// invalidate), or a rule owns its path and host. Three single-header reads; when one
+    /// cannot be read, the full map decides.
+    fn any_rule_may_care(&self, config: &Config) -> bool {
+        let read = |name| {
+            host::header_value(HeaderMap::Request, name)
+                .ok()
+                .flatten()
+                .and_then(|v| String::from_utf8(v).ok())
+        };
+        let (Some(method), Some(path)) = (read(":method"), read(":path")) else {
+            return true;
+        };
+        let authority = read(":authority").unwrap_or_default();
+        if callout::is_unsafe(&method) {
+            return true;
+        }
+        let head = crate::rules::RequestHead {
+            method: &method,
+            path: &path,
+            authority: &authority,
+        };
+        crate::rules::find_rule(&config.rules, &head).is_some()
     }
 
     /// Whether a callout may be made now (breaker closed or a probe, companion not stalled).
@@ -416,13 +601,36 @@ impl Context for Http {
             debug!("[ctx {}] late callout answer after release", self.id);
             return;
         }
+        if let (Some(sent), Some(now)) = (pending.sent_at, now_ms()) {
+            self.metrics
+                .record(self.metrics.callout_ms, now.saturating_sub(sent));
+        }
         match reply {
             Reply::Serve {
                 outcome,
                 status,
                 headers,
                 body,
+                fresh_ms,
             } => {
+                if let (Some(keep), Some(now)) = (&pending.l1, now_ms()) {
+                    let l1 = self.l1.borrow();
+                    if fresh_ms > 0
+                        && l1.cursor() == keep.cursor
+                        && l1.store(
+                            &pending.map,
+                            &pending.key,
+                            &keep.request,
+                            status,
+                            &headers,
+                            &body,
+                            fresh_ms,
+                            now,
+                        )
+                    {
+                        self.metrics.inc(Counter::L1Store);
+                    }
+                }
                 let headers: Vec<(&str, &str)> = headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -477,6 +685,10 @@ impl HttpContext for Http {
         let Some(config) = self.config.clone() else {
             return self.bypass(&"no configuration");
         };
+        // Cheap entry: a safe request no rule owns needs three header reads, not the map.
+        if !self.any_rule_may_care(&config) {
+            return self.bypass(&callout::Bypass::NoRule);
+        }
         let request = match host::header_map(HeaderMap::Request) {
             Ok(headers) => headers,
             Err(e) => return self.bypass(&format_args!("cannot read headers: {e}")),
@@ -484,23 +696,51 @@ impl HttpContext for Http {
         // Unsafe methods pass through untouched (body, query and all); their success is
         // remembered so the stored entries they change can be invalidated.
         self.invalidation = callout::plan_invalidation(&config, &request);
-        let plan = match callout::plan(&config, &request, end_of_stream) {
-            Ok(plan) => plan,
+        let decided = match callout::decide(&config, &request, end_of_stream) {
+            Ok(d) => d,
+            Err(why) => return self.bypass(&why),
+        };
+        let now = now_ms();
+        let eligible = crate::l1::request_eligible(&decided.method, &request);
+        if eligible {
+            let l1 = self.l1.borrow();
+            let hit =
+                now.and_then(|now| l1.lookup(&decided.rule.map, &decided.keyed.key, &request, now));
+            if let Some(a) = hit {
+                let headers: Vec<(&str, &str)> = a
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                if host::send_local_response(a.status, &headers, &a.body).is_ok() {
+                    self.metrics.inc(Counter::L1Hit);
+                    debug!("[ctx {}] rule {}: L1 hit", self.id, decided.rule.name);
+                    return Action::Pause;
+                }
+            }
+        }
+        let headers = match decided.callout_headers(&config.companion, &request) {
+            Ok(h) => h,
             Err(why) => return self.bypass(&why),
         };
         if !self.callout_allowed() {
             return self.bypass(&"breaker open or companion stalled");
         }
-        match call_companion(&config, &plan.headers) {
+        match call_companion(&config, &headers) {
             Ok(token) => {
                 debug!(
                     "[ctx {}] rule {}: callout {token} for key {:?}",
-                    self.id, plan.rule, plan.key
+                    self.id, decided.rule.name, decided.keyed.key
                 );
                 self.dispatched(token, Waiting::Request);
+                let cursor = self.l1.borrow().cursor();
                 self.pending = Some(Pending {
                     token,
-                    rule: plan.rule,
+                    rule: decided.rule.name.clone(),
+                    map: decided.rule.map.clone(),
+                    key: decided.keyed.key,
+                    sent_at: now,
+                    l1: eligible.then_some(KeepInL1 { request, cursor }),
                 });
                 Action::Pause
             }

@@ -55,8 +55,18 @@ pub enum LogLevel {
     Critical = 5,
 }
 
-/// `proxy_metric_type_t`: the filter only defines counters.
+/// `proxy_metric_type_t`.
 const METRIC_COUNTER: u32 = 0;
+const METRIC_GAUGE: u32 = 1;
+const METRIC_HISTOGRAM: u32 = 2;
+
+/// What kind of metric [`define_metric`] defines.
+#[derive(Clone, Copy, Debug)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
 
 // Every import returns the raw `u32` status (see `abi::Status` for why not an enum). The
 // signatures are the ABI's; the SDK declares the same imports, which is fine for wasm-ld as
@@ -103,6 +113,21 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
 }
 
@@ -242,10 +267,49 @@ pub fn continue_stream(stream_type: StreamType) -> Result<(), Status> {
 
 /// Defines a counter and returns its id.
 pub fn define_counter(name: &str) -> Result<u32, Status> {
+    define_metric(MetricKind::Counter, name)
+}
+
+pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
+    let kind = match kind {
+        MetricKind::Counter => METRIC_COUNTER,
+        MetricKind::Gauge => METRIC_GAUGE,
+        MetricKind::Histogram => METRIC_HISTOGRAM,
+    };
     let mut id: u32 = 0;
     // SAFETY: `name` is alive for the call; the host writes one u32 to a valid local.
-    ok(unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) })?;
+    ok(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+/// Sets a gauge, or records one value in a histogram.
+pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
+    // SAFETY: no pointers.
+    ok(unsafe { proxy_record_metric(id, value) })
+}
+
+/// A shared-data value (shared by every VM of this `vm_id` in the Envoy) and its CAS token;
+/// `None` when the key was never set.
+pub fn shared_data(key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: `key` is alive for the call; the host writes to valid locals.
+    let raw =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    if Status(raw) == Status::NOT_FOUND {
+        return Ok((None, 0));
+    }
+    ok(raw)?;
+    // SAFETY: the call returned Ok.
+    Ok((unsafe { owned(data, size) }, cas))
+}
+
+/// Sets a shared-data value; `cas` 0 sets unconditionally, otherwise only if the value is
+/// still the one that token was read with (`Err(Status::CAS_MISMATCH)` if not).
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    // SAFETY: `key` and `value` are alive for the call.
+    ok(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
 }
 
 /// Adds `offset` to a counter.

@@ -6,6 +6,7 @@
 //! - `rules`: which rule applies to a request.
 //! - `key`: cache key computation and its header encoding.
 //! - `callout`: the callout header list and the classification of the companion's reply.
+//! - `l1`: the in-Envoy L1 table in shared data and the invalidation feed it follows.
 //! - `breaker`: the circuit breaker that stops callouts to a failing companion.
 //! - `metrics`: counter names.
 //! - `abi`: the proxy-wasm ABI's status codes and serialized header-map format, parsed with
@@ -37,6 +38,7 @@ pub mod breaker;
 pub mod callout;
 pub mod config;
 pub mod key;
+pub mod l1;
 pub mod metrics;
 pub mod rules;
 
@@ -44,3 +46,5 @@ pub mod rules;
 mod glue;
 #[cfg(target_arch = "wasm32")]
 mod host;
+#[cfg(target_arch = "wasm32")]
+mod l1_table;

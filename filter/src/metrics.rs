@@ -1,11 +1,13 @@
-//! The filter's counters and their names. Each request increments exactly one of `hit`, `miss`,
-//! `pass`, `bypass` and `fail_open`; `breaker_open` counts breaker trips and `invalidate` the
+//! The filter's counters and their names. Each request increments exactly one of `l1_hit`,
+//! `hit`, `miss`, `pass`, `bypass` and `fail_open`; `breaker_open` counts breaker trips and `invalidate` the
 //! invalidation callouts after unsafe requests. Envoy exposes them as
 //! `wasmcustom.hzcache.*`. Defining and incrementing them is the glue's job.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
-    /// Served from Hazelcast.
+    /// Served from this Envoy's L1, without a callout.
+    L1Hit,
+    /// Served from Hazelcast (through the companion).
     Hit,
     /// Served by the companion after an origin fetch.
     Miss,
@@ -19,10 +21,19 @@ pub enum Counter {
     BreakerOpen,
     /// An invalidation callout after a successful unsafe request (in addition to `bypass`).
     Invalidate,
+    /// An answer copied into the L1.
+    L1Store,
+    /// An L1 entry dropped because the invalidation feed named its key.
+    L1Invalidation,
+    /// The whole L1 dropped (a feed gap, another companion process, a stale feed).
+    L1DropAll,
+    /// A feed poll that failed or did not read.
+    FeedError,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 7] = [
+    pub const ALL: [Counter; 12] = [
+        Counter::L1Hit,
         Counter::Hit,
         Counter::Miss,
         Counter::Pass,
@@ -30,10 +41,15 @@ impl Counter {
         Counter::FailOpen,
         Counter::BreakerOpen,
         Counter::Invalidate,
+        Counter::L1Store,
+        Counter::L1Invalidation,
+        Counter::L1DropAll,
+        Counter::FeedError,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Counter::L1Hit => "hzcache.l1_hit",
             Counter::Hit => "hzcache.hit",
             Counter::Miss => "hzcache.miss",
             Counter::Pass => "hzcache.pass",
@@ -41,6 +57,10 @@ impl Counter {
             Counter::FailOpen => "hzcache.fail_open",
             Counter::BreakerOpen => "hzcache.breaker_open",
             Counter::Invalidate => "hzcache.invalidate",
+            Counter::L1Store => "hzcache.l1_store",
+            Counter::L1Invalidation => "hzcache.l1_invalidation",
+            Counter::L1DropAll => "hzcache.l1_drop_all",
+            Counter::FeedError => "hzcache.feed_error",
         }
     }
 
@@ -49,6 +69,11 @@ impl Counter {
         self as usize
     }
 }
+
+/// The gauges and the histogram, beside the counters.
+pub const CALLOUT_MS: &str = "hzcache.callout_ms";
+pub const FEED_LAG_MS: &str = "hzcache.feed_lag_ms";
+pub const BREAKER_STATE: &str = "hzcache.breaker_state";
 
 #[cfg(test)]
 mod tests {
