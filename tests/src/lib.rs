@@ -489,7 +489,17 @@ impl Companion {
         origins: &[String],
         extra: &[&str],
     ) -> Result<Companion> {
-        let port = free_port();
+        Companion::start_on(free_port(), cluster_name, members, origins, extra)
+    }
+
+    /// [`Companion::start`] on a given port (a restart where the Envoys expect it).
+    pub fn start_on(
+        port: u16,
+        cluster_name: &str,
+        members: &[String],
+        origins: &[String],
+        extra: &[&str],
+    ) -> Result<Companion> {
         let mut cmd = Command::new(companion_bin()?);
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
