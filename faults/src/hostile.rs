@@ -193,12 +193,23 @@ pub fn all(prefix: &str) -> Vec<Hostile> {
     v
 }
 
-/// Sends `head` with `Connection: close` to 127.0.0.1:`port`; the status, or 0 when the
+/// Sends `head` with `Connection: close` to 127.0.0.1:`port` and reads the answer's head and
+/// its `Content-Length` body (not to the end of the stream: after an error answer Envoy waits
+/// up to its delayed-close timeout for the client to close first); the status, or 0 when the
 /// connection closed without one.
 pub fn send(port: u16, head: &[u8]) -> u16 {
+    exchange(port, head).0
+}
+
+/// [`send`], returning the answer's `x-cache` (None when absent or no answer).
+pub fn send_for_cache(port: u16, head: &[u8]) -> Option<String> {
+    exchange(port, head).1
+}
+
+fn exchange(port: u16, head: &[u8]) -> (u16, Option<String>) {
     let Ok(mut stream) = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(2))
     else {
-        return 0;
+        return (0, None);
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut request = head.to_vec();
@@ -206,11 +217,41 @@ pub fn send(port: u16, head: &[u8]) -> u16 {
     // Envoy may answer (431, 400) and close before it has read everything.
     let _ = stream.write_all(&request);
     let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = find(&response, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if response.len() >= end + 4 + length {
+                break;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+        }
+    }
     let line = response.split(|&b| b == b'\r').next().unwrap_or_default();
-    std::str::from_utf8(line)
+    let status = std::str::from_utf8(line)
         .ok()
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let end = find(&response, b"\r\n\r\n").unwrap_or(response.len());
+    let cache = String::from_utf8_lossy(&response[..end])
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-cache")
+                .then(|| value.trim().to_string())
+        });
+    (status, cache)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }

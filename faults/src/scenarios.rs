@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use hzcache_e2e::unique;
 
 use crate::hostile;
-use crate::load::{ErrorKind, Family, Http, KeySet, Load, Sample};
+use crate::load::{ErrorKind, Family, Http, KeySet, Load, Sample, CLIENT_TIMEOUT};
 use crate::origin::Mode;
 use crate::report::{latency, recovery, share, Recovery, ScenarioResult};
 use crate::rt;
@@ -166,6 +166,44 @@ fn fetch_all(ctx: &Ctx, paths: &[String], parallel: usize) -> Vec<Sample> {
     })
 }
 
+/// Waits until every Envoy answers a stored key as a HIT on every worker (16 requests in a row
+/// on new connections, which Envoy spreads over its workers), at most 40 s: an earlier
+/// scenario may have left a worker's breaker open, and its cool-down must not count against
+/// the next scenario. Returns how long it waited.
+fn settle(ctx: &Ctx) -> Result<Duration> {
+    let started = Instant::now();
+    let key = format!("/f/{}", unique("settle"));
+    let _ = fetch_all(ctx, std::slice::from_ref(&key), 1);
+    let ports: Vec<u16> = ctx.stack.nodes.iter().map(|n| n.envoy.port).collect();
+    let head = format!("GET {key} HTTP/1.1\r\nhost: {}", crate::load::HOST).into_bytes();
+    let deadline = started + Duration::from_secs(40);
+    loop {
+        let all_hit = ports.iter().all(|&port| {
+            (0..16).all(|_| hostile::send_for_cache(port, &head).as_deref() == Some("HIT"))
+        });
+        if all_hit {
+            return Ok(started.elapsed());
+        }
+        if Instant::now() > deadline {
+            bail!("the Envoys did not all answer HITs within 40 s before the scenario");
+        }
+        sleep(Duration::from_millis(250));
+    }
+}
+
+/// Heals the stack and waits for every breaker to be closed.
+fn prepare(ctx: &mut Ctx, r: &mut ScenarioResult) -> Result<()> {
+    ctx.stack.heal()?;
+    let waited = settle(ctx)?;
+    if waited > Duration::from_secs(1) {
+        r.notes.push(format!(
+            "waited {:.1} s before the scenario for HITs on every Envoy worker",
+            waited.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
 fn keys_for(name: &str) -> KeySet {
     KeySet::new(&unique(name), 40, 20, 10)
 }
@@ -213,6 +251,29 @@ fn await_recovery(load: &Load, nodes: usize, ready: Duration, max: Duration, goo
     }
 }
 
+/// What the `family` requests started in `[from, to)` that were not HITs got: `x-cache` (or
+/// the error) and how many.
+fn not_hits(samples: &[Sample], family: Family, from: Duration, to: Duration) -> String {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    let mut all = 0;
+    for s in samples
+        .iter()
+        .filter(|s| s.family == family && s.start >= from && s.start < to)
+    {
+        all += 1;
+        if s.is_hit() {
+            continue;
+        }
+        let what = match s.error {
+            Some(e) => format!("error {}", e.short()),
+            None if s.cache.is_empty() => "no x-cache (origin via Envoy)".to_string(),
+            None => s.cache.clone(),
+        };
+        *by.entry(what).or_default() += 1;
+    }
+    format!("{family:?} requests during the fault: {all}, not HIT: {by:?}")
+}
+
 fn measure_recovery(
     r: &mut ScenarioResult,
     samples: &[Sample],
@@ -239,8 +300,8 @@ fn measure_recovery(
 /// The hostile requests, each repeated on both Envoys to try to open the breaker, while the
 /// load runs; the breaker must not open and fresh keys must stay HITs.
 fn hostile_burst(ctx: &mut Ctx) -> Result<ScenarioResult> {
-    ctx.stack.heal()?;
     let mut r = ScenarioResult::new("hostile");
+    prepare(ctx, &mut r)?;
     let keys = keys_for("hostile");
     let warmed = warm(ctx, &keys)?;
     let trips_before = breaker_trips(ctx.stack);
@@ -249,26 +310,26 @@ fn hostile_burst(ctx: &mut Ctx) -> Result<ScenarioResult> {
     let burst_start = load.now();
     let tag = unique("hostile-burst");
     let requests = hostile::all(&format!("/f/{tag}"));
-    const REPEAT: usize = 10;
+    const REPEAT: usize = 20;
     let ports: Vec<u16> = ctx.stack.nodes.iter().map(|n| n.envoy.port).collect();
-    // Per Envoy, two threads take turns over the kinds; each kind is sent REPEAT times in a
-    // row (the breaker counts consecutive failures per worker).
+    // One thread per Envoy; each kind is sent REPEAT times in a row (the breaker counts
+    // consecutive failures per worker, so nothing of ours comes between them but the load).
     let statuses: Vec<(&'static str, u16)> = std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        for &port in &ports {
-            for half in 0..2 {
+        let handles: Vec<_> = ports
+            .iter()
+            .map(|&port| {
                 let requests = &requests;
-                handles.push(s.spawn(move || {
+                s.spawn(move || {
                     let mut out = Vec::new();
-                    for h in requests.iter().skip(half).step_by(2) {
+                    for h in requests {
                         for _ in 0..REPEAT {
                             out.push((h.name, hostile::send(port, &h.head)));
                         }
                     }
                     out
-                }));
-            }
-        }
+                })
+            })
+            .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
@@ -317,6 +378,7 @@ fn hostile_burst(ctx: &mut Ctx) -> Result<ScenarioResult> {
             server_errors.join("; ")
         },
     );
+    r.notes.push(not_hits(&samples, Family::Fresh, burst_start, end));
     let trips = trips_between(&trips_before, &trips_after);
     r.check(
         "breaker_open stays 0",
@@ -341,8 +403,8 @@ fn hostile_burst(ctx: &mut Ctx) -> Result<ScenarioResult> {
 
 /// The origin fails (5xx), hangs before its headers, or hangs after them, for a while.
 fn origin_fault(ctx: &mut Ctx, name: &str, mode: Mode) -> Result<ScenarioResult> {
-    ctx.stack.heal()?;
     let mut r = ScenarioResult::new(name);
+    prepare(ctx, &mut r)?;
     let keys = keys_for(name);
     let warmed = warm(ctx, &keys)?;
     // Let the short-lived keys go stale, so the fault meets stale entries.
@@ -352,7 +414,12 @@ fn origin_fault(ctx: &mut Ctx, name: &str, mode: Mode) -> Result<ScenarioResult>
     sleep(ctx.opts.phase());
     let from = load.now();
     ctx.stack.origin.set_mode(mode);
-    sleep(ctx.opts.phase() * 2);
+    // A hang must outlast the client's timeout, or it is only a slow origin.
+    let hold = match mode {
+        Mode::Hang | Mode::HangBody => (ctx.opts.phase() * 2).max(CLIENT_TIMEOUT + Duration::from_secs(2)),
+        _ => ctx.opts.phase() * 2,
+    };
+    sleep(hold);
     ctx.stack.origin.set_mode(Mode::Normal);
     let to = load.now();
     sleep(ctx.opts.phase());
@@ -386,6 +453,8 @@ fn origin_fault(ctx: &mut Ctx, name: &str, mode: Mode) -> Result<ScenarioResult>
         m > 0 && stale >= FRESH_HIT_TARGET,
         format!("{:.1} % of {m} stale-if-error requests from the store", stale * 100.0),
     );
+    r.notes.push(not_hits(&samples, Family::Fresh, from, to));
+    r.notes.push(not_hits(&samples, Family::StaleIfError, from, to));
     let trips = trips_between(&trips_before, &trips_after);
     r.notes.push(format!(
         "origin {} for {:.1} s; breaker trips {}; load shed {shed}; origin requests {}",
@@ -399,8 +468,8 @@ fn origin_fault(ctx: &mut Ctx, name: &str, mode: Mode) -> Result<ScenarioResult>
 
 /// A 5 MB origin body (over the companion's entry limit): passed through whole, every time.
 fn big_body(ctx: &mut Ctx) -> Result<ScenarioResult> {
-    ctx.stack.heal()?;
     let mut r = ScenarioResult::new("big-body");
+    prepare(ctx, &mut r)?;
     let keys = keys_for("big-body");
     let warmed = warm(ctx, &keys)?;
     let trips_before = breaker_trips(ctx.stack);
@@ -454,8 +523,8 @@ fn big_body(ctx: &mut Ctx) -> Result<ScenarioResult> {
 
 /// 200 concurrent requests (100 per Envoy) for one cold key whose origin takes 800 ms.
 fn stampede(ctx: &mut Ctx) -> Result<ScenarioResult> {
-    ctx.stack.heal()?;
     let mut r = ScenarioResult::new("stampede");
+    prepare(ctx, &mut r)?;
     let keys = keys_for("stampede");
     let warmed = warm(ctx, &keys)?;
     let load = start_load(ctx, &keys);
@@ -512,6 +581,13 @@ fn component_fault(
     good: fn(&Sample) -> bool,
 ) -> Result<(ScenarioResult, Vec<Sample>, Duration)> {
     let mut r = ScenarioResult::new(name);
+    let waited = settle(ctx)?;
+    if waited > Duration::from_secs(1) {
+        r.notes.push(format!(
+            "waited {:.1} s before the scenario for HITs on every Envoy worker",
+            waited.as_secs_f64()
+        ));
+    }
     let keys = keys_for(name);
     let warmed = warm(ctx, &keys)?;
     let load = start_load(ctx, &keys);
@@ -535,6 +611,7 @@ fn component_fault(
     r.fresh_hits = Some(share(&samples, Family::Fresh, from, ready, Sample::is_hit).0);
     r.check_errors();
     measure_recovery(&mut r, &samples, nodes, ready, end, good);
+    r.notes.push(not_hits(&samples, Family::Fresh, from, ready));
     r.notes.push(format!(
         "fault at {:.1} s, ready again at {:.1} s (load time); load shed {shed}",
         from.as_secs_f64(),
