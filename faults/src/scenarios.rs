@@ -639,7 +639,8 @@ fn companion_kill(ctx: &mut Ctx) -> Result<ScenarioResult> {
 
 fn companion_stop(ctx: &mut Ctx) -> Result<ScenarioResult> {
     ctx.stack.heal()?;
-    let hold = ctx.opts.phase();
+    // Frozen for longer than the filter's callout timeout (5 s), so callouts time out.
+    let hold = ctx.opts.phase().max(Duration::from_secs(8));
     let (r, _, _) = component_fault(
         ctx,
         "companion-stop",
@@ -661,7 +662,10 @@ fn companion_stop(ctx: &mut Ctx) -> Result<ScenarioResult> {
 
 fn member_freeze(ctx: &mut Ctx) -> Result<ScenarioResult> {
     ctx.stack.heal()?;
-    let hold = ctx.opts.phase();
+    // Frozen for longer than the companion's Hazelcast invocation timeout (3 s) and the
+    // filter's callout timeout (5 s); far shorter than the members' heartbeat timeout, so the
+    // member stays in the cluster.
+    let hold = ctx.opts.phase().max(Duration::from_secs(8));
     let (r, _, _) = component_fault(
         ctx,
         "member-freeze",
@@ -687,6 +691,8 @@ fn member_freeze(ctx: &mut Ctx) -> Result<ScenarioResult> {
 /// must still be a HIT with its body (backup-count 1).
 fn member_kill(ctx: &mut Ctx) -> Result<ScenarioResult> {
     ctx.stack.heal()?;
+    // A breaker left open would turn the writes into fail-opens, which store nothing.
+    settle(ctx)?;
     let tag = unique("member-kill-written");
     let written: Vec<String> = (0..ctx.opts.member_loss_keys)
         .map(|i| format!("/f/{tag}/{i}"))
