@@ -108,7 +108,11 @@ pub fn all(prefix: &str) -> Vec<Hostile> {
         },
         Hostile {
             name: "invalid UTF-8 query",
-            head: get(&cat(&format!("{}?a=", p("utf8q")), b"\xc3\x28\xff"), host, &[]),
+            head: get(
+                &cat(&format!("{}?a=", p("utf8q")), b"\xc3\x28\xff"),
+                host,
+                &[],
+            ),
         },
         Hostile {
             name: "invalid UTF-8 header",
@@ -168,7 +172,11 @@ pub fn all(prefix: &str) -> Vec<Hostile> {
         },
         Hostile {
             name: "two Hosts",
-            head: get(p("host7").as_bytes(), host, &[b"host: other.example".to_vec()]),
+            head: get(
+                p("host7").as_bytes(),
+                host,
+                &[b"host: other.example".to_vec()],
+            ),
         },
         Hostile {
             name: "absolute-form URL",
@@ -207,8 +215,7 @@ pub fn send_for_cache(port: u16, head: &[u8]) -> Option<String> {
 }
 
 fn exchange(port: u16, head: &[u8]) -> (u16, Option<String>) {
-    let Ok(mut stream) = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(2))
-    else {
+    let Ok(mut stream) = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(2)) else {
         return (0, None);
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));

@@ -239,9 +239,9 @@ impl Http {
             Ok(_) if status != 200 => Some(ErrorKind::OtherStatus),
             Ok(body) => {
                 let (len, sum) = self.expected(path);
-                if declared.is_some_and(|d| d != body.len()) {
-                    Some(ErrorKind::Truncated)
-                } else if body.len() < len && body_for(path).starts_with(&body) {
+                let short_read = declared.is_some_and(|d| d != body.len())
+                    || (body.len() < len && body_for(path).starts_with(&body));
+                if short_read {
                     Some(ErrorKind::Truncated)
                 } else if body.len() != len || checksum(&body) != sum {
                     Some(ErrorKind::WrongBody)

@@ -267,7 +267,9 @@ async fn answer(
         }
         .boxed_unsync()
     } else {
-        Full::new(body).map_err(|never| match never {}).boxed_unsync()
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync()
     };
     builder
         .body(body)
@@ -303,9 +305,9 @@ impl Body for HangingBody {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
         match self.wait.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::other(
-                "origin closed mid-body",
-            )))),
+            Poll::Ready(()) => {
+                Poll::Ready(Some(Err(std::io::Error::other("origin closed mid-body"))))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -107,7 +107,11 @@ impl ScenarioResult {
     pub fn check_errors(&mut self) {
         let n = self.error_count();
         let by_kind = self.errors_text();
-        self.check("0 client-visible errors", n == 0, format!("{n} ({by_kind})"));
+        self.check(
+            "0 client-visible errors",
+            n == 0,
+            format!("{n} ({by_kind})"),
+        );
         let w = self.wrong;
         self.check("0 wrong bodies", w == 0, w.to_string());
     }
@@ -210,9 +214,7 @@ pub fn table(results: &[ScenarioResult]) -> String {
             Some((a, b, c)) => (ms(a), ms(b), ms(c)),
             None => ("-".into(), "-".into(), "-".into()),
         };
-        let entries = r
-            .entries
-            .map_or("-".into(), |(c, l)| format!("{c} / {l}"));
+        let entries = r.entries.map_or("-".into(), |(c, l)| format!("{c} / {l}"));
         let fresh = r
             .fresh_hits
             .map_or("-".into(), |f| format!("{:.1} %", f * 100.0));
@@ -302,7 +304,10 @@ mod tests {
         assert_eq!(r, Some(Duration::from_millis(1500)));
         let mut s2 = s.clone();
         s2.push(fresh(1, 3000, ""));
-        assert_eq!(recovery(&s2, 2, Duration::from_secs(1), Sample::is_hit), None);
+        assert_eq!(
+            recovery(&s2, 2, Duration::from_secs(1), Sample::is_hit),
+            None
+        );
     }
 
     #[test]

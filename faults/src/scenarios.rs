@@ -234,7 +234,13 @@ fn trips_between(before: &[Option<u64>], after: &[Option<u64>]) -> Option<u64> {
 
 /// Waits (load running) until hits have been continuous on every node for a few seconds after
 /// `ready`, or `max` passes; the caller measures from the final samples.
-fn await_recovery(load: &Load, nodes: usize, ready: Duration, max: Duration, good: fn(&Sample) -> bool) {
+fn await_recovery(
+    load: &Load,
+    nodes: usize,
+    ready: Duration,
+    max: Duration,
+    good: fn(&Sample) -> bool,
+) {
     let stable = Duration::from_secs(4);
     let until = ready + max;
     loop {
@@ -378,7 +384,8 @@ fn hostile_burst(ctx: &mut Ctx) -> Result<ScenarioResult> {
             server_errors.join("; ")
         },
     );
-    r.notes.push(not_hits(&samples, Family::Fresh, burst_start, end));
+    r.notes
+        .push(not_hits(&samples, Family::Fresh, burst_start, end));
     let trips = trips_between(&trips_before, &trips_after);
     r.check(
         "breaker_open stays 0",
@@ -416,7 +423,9 @@ fn origin_fault(ctx: &mut Ctx, name: &str, mode: Mode) -> Result<ScenarioResult>
     ctx.stack.origin.set_mode(mode);
     // A hang must outlast the client's timeout, or it is only a slow origin.
     let hold = match mode {
-        Mode::Hang | Mode::HangBody => (ctx.opts.phase() * 2).max(CLIENT_TIMEOUT + Duration::from_secs(2)),
+        Mode::Hang | Mode::HangBody => {
+            (ctx.opts.phase() * 2).max(CLIENT_TIMEOUT + Duration::from_secs(2))
+        }
         _ => ctx.opts.phase() * 2,
     };
     sleep(hold);
@@ -451,10 +460,14 @@ fn origin_fault(ctx: &mut Ctx, name: &str, mode: Mode) -> Result<ScenarioResult>
     r.check(
         "stale-if-error served while the origin fails",
         m > 0 && stale >= FRESH_HIT_TARGET,
-        format!("{:.1} % of {m} stale-if-error requests from the store", stale * 100.0),
+        format!(
+            "{:.1} % of {m} stale-if-error requests from the store",
+            stale * 100.0
+        ),
     );
     r.notes.push(not_hits(&samples, Family::Fresh, from, to));
-    r.notes.push(not_hits(&samples, Family::StaleIfError, from, to));
+    r.notes
+        .push(not_hits(&samples, Family::StaleIfError, from, to));
     let trips = trips_between(&trips_before, &trips_after);
     r.notes.push(format!(
         "origin {} for {:.1} s; breaker trips {}; load shed {shed}; origin requests {}",
@@ -552,7 +565,10 @@ fn stampede(ctx: &mut Ctx) -> Result<ScenarioResult> {
     r.check(
         "one origin request for the cold key",
         origin == 1,
-        format!("{origin} origin requests for {} client requests", extra.len()),
+        format!(
+            "{origin} origin requests for {} client requests",
+            extra.len()
+        ),
     );
     let ok = extra.iter().filter(|s| s.ok()).count();
     r.check(
@@ -651,9 +667,11 @@ fn companion_stop(ctx: &mut Ctx) -> Result<ScenarioResult> {
         },
         |s| {
             s.signal_companion(0, libc::SIGCONT);
-            hzcache_e2e::wait_until("companion ready after SIGCONT", Duration::from_secs(30), || {
-                s.companions_ready()
-            })
+            hzcache_e2e::wait_until(
+                "companion ready after SIGCONT",
+                Duration::from_secs(30),
+                || s.companions_ready(),
+            )
         },
         Sample::is_hit,
     )?;

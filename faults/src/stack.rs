@@ -103,8 +103,7 @@ impl FaultStack {
             let mut process = Process::spawn("companion", &mut cmd)?;
             let addr = loopback(port);
             let healthy = wait_until("companion /healthz", Duration::from_secs(20), || {
-                probe_get(addr, "/healthz").is_some_and(|(s, _)| s == 200)
-                    || !process.is_running()
+                probe_get(addr, "/healthz").is_some_and(|(s, _)| s == 200) || !process.is_running()
             });
             if healthy.is_ok() && process.is_running() {
                 return Ok(Companion { process, port });
