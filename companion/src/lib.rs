@@ -13,6 +13,8 @@
 //! - `freshness`: whether a response may be stored, and for how long (RFC 9111 for a shared cache).
 //! - `entry`: the versioned envelope stored for a response.
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
+//! - `feed`: the invalidation feed (`/v1/feed`) as a pure state machine: the ring of
+//!   invalidated keys and resets, the answer for a cursor, the per-partition repair tracking.
 //! - `metrics`: Prometheus counters and histograms for `/metrics`.
 //! - `purge`: the admin API (bearer token) that purges by key, prefix or tag.
 //! - `secret`: credentials (callout secret, admin token): read from the environment or a file,
@@ -32,6 +34,7 @@ pub mod cache;
 pub mod coalesce;
 pub mod config;
 pub mod entry;
+pub mod feed;
 pub mod fetch_request;
 pub mod freshness;
 pub mod hazelcast;
