@@ -63,7 +63,8 @@ pub enum Reason {
     Members,
     /// A listener was registered again on a connection (events in between were lost).
     Reregistered,
-    /// A new epoch: the companion lost every connection, or the cluster was replaced.
+    /// The feed became ready under a new epoch (start-up, every connection lost, a new
+    /// cluster): the epoch's first event.
     Epoch,
 }
 
@@ -176,7 +177,13 @@ impl Feed {
         self.ready
     }
 
+    /// Becoming ready starts the epoch's history with a `* all`, so the cursor a reader gets
+    /// is never 0: `after=0` means "I know nothing", and a reader that synced at an empty
+    /// ring would otherwise keep asking for nothing and never get the first event's line.
     pub fn set_ready(&mut self, ready: bool) {
+        if ready && !self.ready {
+            self.reset(Reason::Epoch);
+        }
         self.ready = ready;
     }
 
@@ -190,7 +197,6 @@ impl Feed {
         self.partitions.clear();
         self.pending.clear();
         self.ready = false;
-        self.resets[Reason::Epoch as usize] += 1;
     }
 
     /// One invalidation event of map number `map`.
@@ -463,9 +469,10 @@ mod tests {
     const P1: Uuid = Uuid::from_u128(0x11);
     const P2: Uuid = Uuid::from_u128(0x22);
 
+    /// A ready feed without its opening `* all`, so events number from 1 here.
     fn feed() -> Feed {
         let mut f = Feed::new(&["hzcache".into(), "my map".into()], EPOCH);
-        f.set_ready(true);
+        f.ready = true;
         f
     }
 
@@ -754,13 +761,15 @@ mod tests {
         f.new_epoch(7);
         assert_eq!(f.answer(1), Answer::NotReady);
         f.set_ready(true);
-        assert_eq!(body(&mut f, 1), "hzcache-feed 1 0000000000000007 2\n* all");
-        assert_eq!(body(&mut f, 2), "hzcache-feed 1 0000000000000007 2");
+        // The new epoch opens with a reset (3): every cursor of the old one gets it.
+        assert_eq!(body(&mut f, 1), "hzcache-feed 1 0000000000000007 3\n* all");
+        assert_eq!(body(&mut f, 2), "hzcache-feed 1 0000000000000007 3\n* all");
+        assert_eq!(body(&mut f, 3), "hzcache-feed 1 0000000000000007 3");
         // Tracking starts over too: a sequence far ahead is a baseline, not a gap.
         f.on_invalidation(0, &inv("c", 5, 40));
         assert_eq!(
-            body(&mut f, 2),
-            "hzcache-feed 1 0000000000000007 3\nhzcache c"
+            body(&mut f, 3),
+            "hzcache-feed 1 0000000000000007 4\nhzcache c"
         );
     }
 
@@ -768,6 +777,22 @@ mod tests {
     fn a_feed_not_ready_answers_nothing() {
         let mut f = Feed::new(&["m".into()], 1);
         assert_eq!(f.answer(0), Answer::NotReady);
+    }
+
+    #[test]
+    fn becoming_ready_opens_the_epoch_with_a_reset_so_no_cursor_is_zero() {
+        let mut f = Feed::new(&["m".into()], 1);
+        f.set_ready(true);
+        f.set_ready(true);
+        // A reader syncs with after=0 and gets cursor 1; the first event then reaches it.
+        assert_eq!(body(&mut f, 0), "hzcache-feed 1 0000000000000001 1");
+        f.on_invalidation(0, &inv("k", 1, 1));
+        assert_eq!(body(&mut f, 1), "hzcache-feed 1 0000000000000001 2\nm k");
+        assert_eq!(f.resets[Reason::Epoch as usize], 1);
+        f.new_epoch(2);
+        f.set_ready(true);
+        assert_eq!(body(&mut f, 0), "hzcache-feed 1 0000000000000002 3");
+        assert_eq!(f.resets[Reason::Epoch as usize], 2);
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn fixed_pairs<T>(
     what: &'static str,
     item: impl Fn(&[u8]) -> T,
 ) -> Result<Vec<T>, CodecError> {
-    if content.len() % size != 0 {
+    if !content.len().is_multiple_of(size) {
         return Err(CodecError::BadListLength {
             what,
             len: content.len(),
