@@ -211,6 +211,13 @@ impl Feed {
         };
         self.track_event(map, inv);
         if inv.all {
+            // Members count a clear (or evict-all) once in every partition of the map: the
+            // event in the partition of the map's name, a silent increment in all others.
+            for ((m, pid), p) in self.partitions.iter_mut() {
+                if *m == map && *pid != inv.partition {
+                    p.sequence = p.sequence.map(|s| s.saturating_add(1));
+                }
+            }
             self.reset(Reason::Clear);
         }
         if let Some(line) = line {
@@ -235,6 +242,12 @@ impl Feed {
         if reason.is_none() {
             match p.sequence {
                 Some(held) if inv.sequence > held.saturating_add(1) => {
+                    tracing::info!(
+                        partition = inv.partition,
+                        received = held,
+                        got = inv.sequence,
+                        "invalidation sequence skipped numbers"
+                    );
                     reason = Some(Reason::Gap);
                     p.sequence = Some(inv.sequence);
                 }
@@ -329,6 +342,13 @@ impl Feed {
             };
             let p = self.partitions.entry(key).or_default();
             if p.sequence.is_none_or(|s| s < pending.target) {
+                tracing::info!(
+                    map = %self.maps.get(key.0).map_or("?", |m| m.as_str()),
+                    partition = key.1,
+                    received = ?p.sequence,
+                    reported = pending.target,
+                    "invalidation events missed (member metadata is ahead)"
+                );
                 missed = true;
                 p.sequence = Some(pending.target);
             }
@@ -661,6 +681,13 @@ mod tests {
         assert_eq!(f.resets[Reason::Clear as usize], 1);
         assert_eq!(body(&mut f, 1), "hzcache-feed 1 0123456789abcdef 2\n* all");
         assert_eq!(body(&mut f, 2), "hzcache-feed 1 0123456789abcdef 2");
+        // The clear counted once in partition 5 too (silently): its next write is 3, and
+        // metadata saying 3 is no loss.
+        let t0 = Instant::now();
+        f.on_metadata(t0, &metadata("hzcache", &[(5, 2)], P1), false);
+        f.on_invalidation(0, &inv("b", 5, 3));
+        f.poll(t0 + REPAIR_GRACE);
+        assert_eq!(f.resets.iter().sum::<u64>(), 1);
     }
 
     #[test]

@@ -237,6 +237,12 @@ fn changes_by_the_python_client_a_purge_and_an_expiry_reach_the_feed() {
     assert!(after_reset.events().is_empty(), "{:?}", after_reset.lines);
     assert_eq!(after_reset.head().0, epoch, "a reset keeps the epoch");
 
+    // Repair rounds (every 5 s, 2 s grace) agree with what the events said, the clear's
+    // map-wide sequence included: no false alarm.
+    std::thread::sleep(Duration::from_secs(8));
+    let later = feed(c.port, reset.expect("cursor"));
+    assert!(later.events().is_empty(), "{:?}", later.lines);
+
     let metrics = hzcache_e2e::probe_get(hzcache_e2e::loopback(c.port), "/metrics")
         .expect("metrics")
         .1;
@@ -245,6 +251,17 @@ fn changes_by_the_python_client_a_purge_and_an_expiry_reach_the_feed() {
         "{metrics}"
     );
     assert!(metrics.contains("hzcache_feed_ready 1\n"));
+    for reason in [
+        "gap",
+        "missed",
+        "uuid",
+        "members",
+        "reregistered",
+        "overflow",
+    ] {
+        let series = format!("hzcache_feed_resets_total{{reason=\"{reason}\"}} 0\n");
+        assert!(metrics.contains(&series), "{reason}: {metrics}");
+    }
     assert!(!metrics.contains("hzcache_feed_events_total 0\n"));
 }
 
