@@ -616,7 +616,7 @@ impl Context for Http {
                 if let (Some(keep), Some(now)) = (&pending.l1, now_ms()) {
                     let l1 = self.l1.borrow();
                     if fresh_ms > 0
-                        && l1.cursor() == keep.cursor
+                        && l1.unchanged_since(keep.cursor, &pending.map, &pending.key)
                         && l1.store(
                             &pending.map,
                             &pending.key,
