@@ -195,7 +195,11 @@ impl L1 {
         false
     }
 
-    fn drop_key(&self, map: &str, key: &str) -> bool {
+    /// Drops the entry of `(map, key)` if its slot holds it; whether it did.
+    pub fn drop_key(&self, map: &str, key: &str) -> bool {
+        if !self.enabled() {
+            return false;
+        }
         let slot = l1::slot_key(l1::slot_of(map, key, self.settings.slots));
         let Ok((Some(bytes), cas)) = host::shared_data(&slot) else {
             return false;
