@@ -553,3 +553,52 @@ fn every_chart_value_is_documented() {
         undocumented.join("\n")
     );
 }
+
+/// Every metric the Grafana dashboard queries exists: the filter's counters as Envoy exposes
+/// custom wasm stats to Prometheus (`wasmcustom.hzcache.hit` becomes `hzcache_hit`: the
+/// custom namespace is dropped and no `envoy_` prefix added), and the companion's names.
+#[test]
+fn the_dashboard_queries_only_metrics_that_exist() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/hzcache-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let filter = std::fs::read_to_string(root().join("filter/src/metrics.rs")).unwrap();
+    let mut companion = String::new();
+    for entry in std::fs::read_dir(root().join("companion/src")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            companion.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(target["expr"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    let mut seen = 0;
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("hzcache_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            if rest.starts_with(".*") || name.ends_with('_') {
+                continue; // a regex over names, e.g. the VM reload counters
+            }
+            let base = name.strip_suffix("_bucket").unwrap_or(&name);
+            let in_filter = filter.contains(&format!("\"hzcache.{}\"", &base["hzcache_".len()..]));
+            let in_companion = companion.contains(base);
+            assert!(
+                in_filter || in_companion,
+                "the dashboard queries {name}, which nothing exports"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 20);
+}
