@@ -95,7 +95,11 @@ fn the_companions_fetch_passes_the_sidecar_and_a_forged_mark_does_not() {
         assert_ne!(r.cache(), "", "{mark}: the request went through the cache");
         // The only bypass is the companion's own (marked) fetch for a miss.
         let expected = u64::from(r.cache() == "MISS");
-        assert_eq!(sidecar_bypass(&sidecar) - bypass, expected, "{mark}: no bypass");
+        assert_eq!(
+            sidecar_bypass(&sidecar) - bypass,
+            expected,
+            "{mark}: no bypass"
+        );
         assert!(!r.text().contains("marked=true"), "{mark}: {}", r.text());
     }
 }
