@@ -18,7 +18,7 @@ local responses = 0
 
 function init(args)
    prefix = args[1] or "p"
-   count = tonumber(args[2] or "50000")
+   count = tonumber(args[2] or "40000")
    keys = tonumber(args[3] or "100000")
    s = tonumber(args[4] or "0.99")
    seed = tonumber(args[5] or "42")

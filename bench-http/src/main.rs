@@ -115,7 +115,7 @@ fn parse_args() -> Result<Args> {
         connections: 32,
         scenarios: SCENARIOS.to_vec(),
         workloads: WORKLOADS.to_vec(),
-        zipf_requests: 50_000,
+        zipf_requests: 40_000,
         zipf_keys: 100_000,
         zipf_s: 0.99,
         out_dir: root().join("docs"),
@@ -177,7 +177,7 @@ fn parse_args() -> Result<Args> {
                 println!(
                     "hzcache-bench-http [--quick] [--rounds 3] [--duration 6] [--warmup 1] \
                      [--connections 32] [--scenarios {}] [--workloads {}] \
-                     [--zipf-requests 50000] [--zipf-keys 100000] [--zipf-s 0.99] \
+                     [--zipf-requests 40000] [--zipf-keys 100000] [--zipf-s 0.99] \
                      [--out-dir docs] [--no-docs]",
                     SCENARIOS.iter().map(|s| s.id).collect::<Vec<_>>().join(","),
                     WORKLOADS.join(",")
