@@ -637,7 +637,7 @@ impl Context for Http {
                 fresh_ms,
             } => {
                 if let (Some(keep), Some(now)) = (&pending.l1, now_ms()) {
-                    let l1 = self.l1.borrow();
+                    let mut l1 = self.l1.borrow_mut();
                     if fresh_ms > 0
                         && l1.unchanged_since(keep.cursor, &pending.map, &pending.key)
                         && l1.store(

@@ -22,6 +22,44 @@ pub fn slot_key(n: u32) -> String {
     format!("hzcache.l1.{n}")
 }
 
+/// The shared-data key of slot `n`'s tag: which entry the slot holds, small enough that a
+/// lookup for another key (the common case of a busy table) reads a few dozen bytes, not the
+/// whole answer.
+pub fn tag_key(n: u32) -> String {
+    format!("hzcache.l1.{n}.tag")
+}
+
+const TAG_MAGIC: &[u8; 4] = b"HZLT";
+
+/// The tag of an entry: its generation, expiry, map and key.
+pub fn encode_tag(e: &Entry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(e.map.len().saturating_add(e.key.len()).saturating_add(32));
+    out.extend_from_slice(TAG_MAGIC);
+    out.extend_from_slice(&e.generation.to_le_bytes());
+    out.extend_from_slice(&e.expires_at_ms.to_le_bytes());
+    put_bytes(&mut out, e.map.as_bytes());
+    put_bytes(&mut out, e.key.as_bytes());
+    out
+}
+
+/// Whether a tag says its slot holds a live entry of `(map, key)` in `generation` (`None` for
+/// the generation: any).
+pub fn tag_matches(tag: &[u8], generation: Option<u64>, map: &str, key: &str, now_ms: u64) -> bool {
+    let read = || -> Option<bool> {
+        let mut r = Reader(tag);
+        if r.take(4)? != TAG_MAGIC {
+            return Some(false);
+        }
+        let (g, expires) = (r.u64()?, r.u64()?);
+        let live = match generation {
+            Some(want) => want == g && now_ms < expires,
+            None => true,
+        };
+        Some(live && r.bytes()? == map.as_bytes() && r.bytes()? == key.as_bytes())
+    };
+    read().unwrap_or(false)
+}
+
 /// The shared-data key of the generation: entries of an older generation are dead.
 pub const GENERATION_KEY: &str = "hzcache.l1.gen";
 
@@ -534,6 +572,30 @@ mod tests {
         assert!(decode(b"").is_none());
         assert!(decode(b"XXXX").is_none());
         assert_eq!(decode(&good).unwrap(), e);
+    }
+
+    #[test]
+    fn a_tag_names_its_entry_and_nothing_else() {
+        let h = hdrs(&[("content-type", "text/plain")]);
+        let e = entry_for(&settings(), 3, "m", "k", &[], 200, &h, b"x", 60_000, 1000).unwrap();
+        let tag = encode_tag(&e);
+        assert!(tag.len() < 64, "a tag is small: {}", tag.len());
+        assert!(tag_matches(&tag, Some(3), "m", "k", 1000));
+        assert!(
+            !tag_matches(&tag, Some(3), "m", "k", 6000),
+            "expired (max_ttl 5 s)"
+        );
+        assert!(!tag_matches(&tag, Some(4), "m", "k", 1000));
+        assert!(!tag_matches(&tag, Some(3), "m", "kk", 1000));
+        assert!(!tag_matches(&tag, Some(3), "mm", "k", 1000));
+        assert!(
+            tag_matches(&tag, None, "m", "k", 9_999_999),
+            "any generation, any time"
+        );
+        for cut in 0..tag.len() {
+            assert!(!tag_matches(&tag[..cut], None, "m", "k", 0), "{cut}");
+        }
+        assert!(!tag_matches(b"", None, "m", "k", 0));
     }
 
     #[test]

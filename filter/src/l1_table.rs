@@ -2,7 +2,7 @@
 //! through the host, and following the companion's invalidation feed. What an entry is and
 //! when it answers is `l1.rs`'s (pure); this moves bytes and keeps the per-worker position.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use crate::config::L1Settings;
 use crate::host;
@@ -28,7 +28,13 @@ pub struct L1 {
     recent: VecDeque<(u64, String, String)>,
     /// The cursor of the last drop of everything.
     dropped_all_at: u64,
+    /// Keys (hashed) answered once by the companion: a key is kept on its second answer, so
+    /// one-off keys do not evict the hot ones from a direct-mapped table.
+    seen: HashSet<u64>,
 }
+
+/// Keys remembered as seen once; past that the memory is cleared (a cost in hits only).
+const SEEN_KEYS: usize = 65_536;
 
 /// How many recently dropped keys are remembered; past that, answers from before the oldest
 /// are not kept (a cost in hits only).
@@ -52,6 +58,7 @@ impl L1 {
             was_current: false,
             recent: VecDeque::new(),
             dropped_all_at: 0,
+            seen: HashSet::new(),
         }
     }
 
@@ -195,22 +202,25 @@ impl L1 {
         false
     }
 
-    /// Drops the entry of `(map, key)` if its slot holds it; whether it did.
+    /// Drops the entry of `(map, key)` if its slot holds it; whether it did. Emptying the tag
+    /// is enough: a lookup reads the tag first.
     pub fn drop_key(&self, map: &str, key: &str) -> bool {
         if !self.enabled() {
             return false;
         }
-        let slot = l1::slot_key(l1::slot_of(map, key, self.settings.slots));
-        let Ok((Some(bytes), cas)) = host::shared_data(&slot) else {
+        let n = l1::slot_of(map, key, self.settings.slots);
+        let tag = l1::tag_key(n);
+        let Ok((Some(bytes), cas)) = host::shared_data(&tag) else {
             return false;
         };
-        if !l1::holds(&bytes, map, key) {
+        if !l1::tag_matches(&bytes, None, map, key, 0) {
             return false;
         }
-        host::set_shared_data(&slot, b"", cas).is_ok()
+        host::set_shared_data(&tag, b"", cas).is_ok()
     }
 
-    /// The L1 answer for a request, if its entry is here and alive.
+    /// The L1 answer for a request, if its entry is here and alive: the slot's small tag
+    /// first, the whole answer only when the tag names this key.
     pub fn lookup(
         &self,
         map: &str,
@@ -221,15 +231,21 @@ impl L1 {
         if !self.current(now_ms) {
             return None;
         }
-        let slot = l1::slot_key(l1::slot_of(map, key, self.settings.slots));
-        let (bytes, _) = host::shared_data(&slot).ok()?;
+        let n = l1::slot_of(map, key, self.settings.slots);
+        let (tag, _) = host::shared_data(&l1::tag_key(n)).ok()?;
+        if !l1::tag_matches(&tag?, Some(self.generation), map, key, now_ms) {
+            return None;
+        }
+        let (bytes, _) = host::shared_data(&l1::slot_key(n)).ok()?;
+        // The answer itself is checked again: another worker may have replaced it meanwhile.
         l1::answer(&bytes?, self.generation, map, key, request, now_ms)
     }
 
-    /// Keeps a copy of a companion answer (if it may be kept). Returns whether it did.
+    /// Keeps a copy of a companion answer (if it may be kept, and the key was answered once
+    /// before). Returns whether it did.
     #[allow(clippy::too_many_arguments)]
     pub fn store(
-        &self,
+        &mut self,
         map: &str,
         key: &str,
         request: &[(String, Vec<u8>)],
@@ -239,7 +255,7 @@ impl L1 {
         fresh_ms: u64,
         now_ms: u64,
     ) -> bool {
-        if !self.current(now_ms) {
+        if !self.current(now_ms) || !self.admit(map, key) {
             return false;
         }
         let Some(entry): Option<Entry> = l1::entry_for(
@@ -259,8 +275,24 @@ impl L1 {
         let Some(bytes) = l1::encode(&entry, self.settings.max_entry_bytes) else {
             return false;
         };
-        let slot = l1::slot_key(l1::slot_of(map, key, self.settings.slots));
-        host::set_shared_data(&slot, &bytes, 0).is_ok()
+        let n = l1::slot_of(map, key, self.settings.slots);
+        // The answer first, then the tag that points lookups at it.
+        host::set_shared_data(&l1::slot_key(n), &bytes, 0).is_ok()
+            && host::set_shared_data(&l1::tag_key(n), &l1::encode_tag(&entry), 0).is_ok()
+    }
+
+    /// Whether a key was answered before (a one-off key is not kept).
+    fn admit(&mut self, map: &str, key: &str) -> bool {
+        let h = u64::from(l1::slot_of(map, key, u32::MAX)) << 32
+            | u64::from(l1::slot_of(key, map, u32::MAX));
+        if self.seen.contains(&h) {
+            return true;
+        }
+        if self.seen.len() >= SEEN_KEYS {
+            self.seen.clear();
+        }
+        self.seen.insert(h);
+        false
     }
 }
 
