@@ -23,8 +23,16 @@ use crate::headers::strip_for_origin;
 pub enum OriginError {
     #[error("origin request could not be built: {0}")]
     BadRequest(String),
-    #[error("origin unreachable or failed: {0}")]
+    #[error("origin failed: {0}")]
     Failed(String),
+    /// The origin could not be reached: connection refused or reset, or closed before a
+    /// whole response (RFC 9111 §4.2.4's disconnected cache may then serve stale).
+    #[error("origin unreachable: {0}")]
+    Unreachable(String),
+    /// The origin answered something that is not valid HTTP (a status outside 100–599, a
+    /// malformed header section or chunked body): answered as a 502, never asked again.
+    #[error("origin answer is not valid HTTP: {0}")]
+    Invalid(String),
     #[error("origin did not answer within {0:?}")]
     Timeout(Duration),
     /// The body has `at_least` bytes, over the `limit`: the declared `Content-Length` (then
@@ -132,11 +140,13 @@ impl OriginClient {
             return Err(over_budget());
         }
         let exchange = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| OriginError::Failed(error_chain(&e)))?;
+            let resp = self.client.request(req).await.map_err(|e| {
+                if e.is_connect() {
+                    OriginError::Unreachable(error_chain(&e))
+                } else {
+                    classify(&e)
+                }
+            })?;
             let (parts, mut body) = resp.into_parts();
             let declared = parts
                 .headers
@@ -158,7 +168,7 @@ impl OriginClient {
             let mut reservation = self.budget.try_reserve(declared).ok_or_else(over_budget)?;
             let mut buf = BytesMut::with_capacity(declared);
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| OriginError::Failed(error_chain(&e)))?;
+                let frame = frame.map_err(|e| classify(&e))?;
                 if let Ok(data) = frame.into_data() {
                     let len = buf.len() + data.len();
                     if len > max_body {
@@ -186,6 +196,34 @@ impl OriginClient {
             .await
             .map_err(|_| OriginError::Timeout(self.timeout))?
     }
+}
+
+/// What a failed exchange means: not valid HTTP (hyper's parse errors, a malformed chunked
+/// body), the origin gone (reset, closed before a whole response), or another failure.
+fn classify(e: &(dyn std::error::Error + 'static)) -> OriginError {
+    let text = error_chain(e);
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return OriginError::Invalid(text);
+            }
+            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+                return OriginError::Unreachable(text);
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                InvalidData => return OriginError::Invalid(text),
+                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe
+                | UnexpectedEof | NotConnected => return OriginError::Unreachable(text),
+                _ => {}
+            }
+        }
+        src = err.source();
+    }
+    OriginError::Failed(text)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
