@@ -148,6 +148,11 @@ impl OriginClient {
                 }
             })?;
             let (parts, mut body) = resp.into_parts();
+            // hyper reads any three digits; a final status outside 200–599 is not HTTP
+            // (RFC 9110 §15: 100–599, and 1xx are interim, never final here).
+            if !(200..=599).contains(&parts.status.as_u16()) {
+                return Err(OriginError::Invalid(format!("status {}", parts.status.as_u16())));
+            }
             let declared = parts
                 .headers
                 .get(CONTENT_LENGTH)
@@ -215,7 +220,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> OriginError {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             match io.kind() {
-                InvalidData => return OriginError::Invalid(text),
+                InvalidData | InvalidInput => return OriginError::Invalid(text),
                 ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe
                 | UnexpectedEof | NotConnected => return OriginError::Unreachable(text),
                 _ => {}
