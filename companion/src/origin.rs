@@ -151,7 +151,10 @@ impl OriginClient {
             // hyper reads any three digits; a final status outside 200–599 is not HTTP
             // (RFC 9110 §15: 100–599, and 1xx are interim, never final here).
             if !(200..=599).contains(&parts.status.as_u16()) {
-                return Err(OriginError::Invalid(format!("status {}", parts.status.as_u16())));
+                return Err(OriginError::Invalid(format!(
+                    "status {}",
+                    parts.status.as_u16()
+                )));
             }
             let declared = parts
                 .headers

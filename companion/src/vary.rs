@@ -17,7 +17,10 @@ use crate::entry::{Entry, VaryIndex, ABSENT};
 use crate::freshness;
 
 /// The request's values of the fields a response varies on, normalised: field lines joined
-/// with ",", whitespace around commas removed; an absent field is `ABSENT`.
+/// with ",", whitespace around commas removed; an absent field is `ABSENT`. `Accept-Language`
+/// and `Accept-Encoding` are normalised by meaning ([`normalise_weighted`], RFC 9111 §4.1),
+/// so requests that differ only in order, case, spacing or how a q-value is written share
+/// a variant.
 pub fn select_vary(request: &HeaderMap, names: &[String]) -> Vec<(String, Bytes)> {
     names
         .iter()
@@ -26,14 +29,89 @@ pub fn select_vary(request: &HeaderMap, names: &[String]) -> Vec<(String, Bytes)
             for v in request.get_all(n.as_str()) {
                 parts.extend(v.as_bytes().split(|&b| b == b',').map(freshness::trim));
             }
-            let value = if request.contains_key(n.as_str()) {
-                Bytes::from(parts.join(&b","[..]))
-            } else {
+            let value = if !request.contains_key(n.as_str()) {
                 Bytes::from_static(ABSENT)
+            } else if n == "accept-language" || n == "accept-encoding" {
+                Bytes::from(normalise_weighted(&parts))
+            } else {
+                Bytes::from(parts.join(&b","[..]))
             };
             (n.clone(), value)
         })
         .collect()
+}
+
+/// A weighted list (`Accept-Language`, `Accept-Encoding`: RFC 9110 §12.4.2, §12.5.3,
+/// §12.5.4) in a canonical form: members lower-cased without whitespace, their q-value
+/// written in the shortest form (`;q=1` left out), ordered by weight (highest first) and
+/// then by name, a name listed twice kept once (its first weight). Equal weights carry no
+/// order of preference in RFC 9110, so the order of the request does not select a variant.
+/// A member that is not `name[;q=weight]` is kept as written, lower-cased, at weight 1.
+pub fn normalise_weighted(parts: &[&[u8]]) -> Vec<u8> {
+    let mut members: Vec<(u16, Vec<u8>)> = Vec::new();
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        let text = part.to_ascii_lowercase();
+        let mut pieces = text.split(|&b| b == b';');
+        let name: Vec<u8> = freshness::trim(pieces.next().unwrap_or_default()).to_vec();
+        let mut weight = 1000u16;
+        let mut plain = true;
+        for param in pieces {
+            let param: Vec<u8> = param
+                .iter()
+                .copied()
+                .filter(|b| *b != b' ' && *b != b'\t')
+                .collect();
+            match param.strip_prefix(b"q=").and_then(qvalue) {
+                Some(w) => weight = w,
+                None => plain = false,
+            }
+        }
+        let name = if plain {
+            name
+        } else {
+            text.iter()
+                .copied()
+                .filter(|b| *b != b' ' && *b != b'\t')
+                .collect()
+        };
+        if !members.iter().any(|(_, n)| *n == name) {
+            members.push((weight, name));
+        }
+    }
+    members.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut out = Vec::new();
+    for (i, (w, name)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name);
+        if *w != 1000 {
+            let digits = format!("{w:03}");
+            let digits = digits.trim_end_matches('0');
+            let q = if digits.is_empty() {
+                ";q=0".to_string()
+            } else {
+                format!(";q=0.{digits}")
+            };
+            out.extend_from_slice(q.as_bytes());
+        }
+    }
+    out
+}
+
+/// A qvalue (RFC 9110 §12.4.2: `0[.ddd]` or `1[.000]`) in thousandths.
+fn qvalue(v: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(v).ok()?;
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac_val: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(frac_val),
+        "1" if frac_val == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 /// The Hazelcast key of one variant: the primary key, NUL, `v:`, the index generation and a
@@ -121,6 +199,40 @@ mod tests {
         let mut h2 = HeaderMap::new();
         h2.insert("accept-language", HeaderValue::from_static("de,en, fr"));
         assert_eq!(select_vary(&h2, &["accept-language".into()])[0], s[0]);
+    }
+
+    #[test]
+    fn rfc9111_4_1_accept_language_and_encoding_are_normalised_by_meaning() {
+        let sel = |name: &str, v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
+            select_vary(&h, &[name.to_string()])[0].1.clone()
+        };
+        let al = |v| sel("accept-language", v);
+        assert_eq!(al("en-US, de;q=0.5"), "en-us,de;q=0.5");
+        for same in [
+            "de;q=0.5, en-US",
+            "EN-us,DE;Q=0.50",
+            "en-US;q=1.0 , de ; q=0.500",
+            "en-US,de;q=0.5,en-US;q=0.1",
+        ] {
+            assert_eq!(al(same), al("en-US, de;q=0.5"), "{same}");
+        }
+        assert_eq!(al("fr, de"), al("de, fr"), "equal weights carry no order");
+        assert_ne!(al("en, de;q=0.5"), al("de, en;q=0.5"));
+        assert_eq!(al("de;q=0"), "de;q=0");
+        let ae = |v| sel("accept-encoding", v);
+        assert_eq!(ae("gzip, br"), ae("BR,gzip"));
+        assert_eq!(
+            ae("gzip;q=1.000, identity;q=0.001"),
+            "gzip,identity;q=0.001"
+        );
+        // Other fields keep the join-and-trim normalisation: their order may mean something.
+        let ua = |v| sel("user-agent", v);
+        assert_ne!(ua("a, b"), ua("b, a"));
     }
 
     #[test]

@@ -69,23 +69,42 @@ fn rfc9111_5_1_relayed_unstored_answers_keep_the_origins_age() {
 /// RFC 9111 §4.2.2: the Last-Modified heuristic is on by default; `0` turns it off.
 #[test]
 fn rfc9111_4_2_2_last_modified_heuristic_is_on_by_default_and_covers_501() {
-    let lm = format!("last-modified:{}", format_http_date(now_secs() - 10 * 86_400));
+    let lm = format!(
+        "last-modified:{}",
+        format_http_date(now_secs() - 10 * 86_400)
+    );
     let p = path("lmon", &[&lm], "");
     let (a, b) = twice(&p);
     assert_eq!((a.cache(), b.cache()), ("MISS", "HIT"));
-    assert!(status_of(&a).contains("stored; ttl=86"), "{}", status_of(&a));
+    assert!(
+        status_of(&a).contains("stored; ttl=86"),
+        "{}",
+        status_of(&a)
+    );
     let p = path("lm501", &[&lm], "status=501");
     let (a, b) = twice(&p);
     assert_eq!((a.status, a.cache(), b.cache()), (501, "MISS", "HIT"));
     let p = path("lmoff", &[&lm], "");
     let (a, b) = twice(&p);
-    assert_eq!((a.cache(), b.cache()), ("MISS", "MISS"), "the rule turned it off");
+    assert_eq!(
+        (a.cache(), b.cache()),
+        ("MISS", "MISS"),
+        "the rule turned it off"
+    );
     let p = path("lm302", &[&lm, "location:/x"], "status=302");
     let (_, b) = twice(&p);
     assert_eq!(b.cache(), "MISS", "302 is not heuristically cacheable");
-    let p = path("lm302pub", &[&lm, "location:/x", "cache-control:public"], "status=302");
+    let p = path(
+        "lm302pub",
+        &[&lm, "location:/x", "cache-control:public"],
+        "status=302",
+    );
     let (_, b) = twice(&p);
-    assert_eq!(b.cache(), "HIT", "public makes any status heuristically cacheable");
+    assert_eq!(
+        b.cache(),
+        "HIT",
+        "public makes any status heuristically cacheable"
+    );
 }
 
 /// RFC 9110 §5.6.7: HTTP-dates in any letter case; a truly invalid Expires is expired.
@@ -104,7 +123,11 @@ fn rfc9110_5_6_7_dates_in_any_case_and_invalid_expires() {
 #[test]
 fn rfc9111_5_2_2_4_no_cache_with_etag_is_stored_and_revalidated_every_time() {
     let f = fleet();
-    let p = path("nocacheetag", &["cache-control:no-cache", "etag:\"n1\""], "cond");
+    let p = path(
+        "nocacheetag",
+        &["cache-control:no-cache", "etag:\"n1\""],
+        "cond",
+    );
     let (a, b) = twice(&p);
     assert_eq!((a.cache(), b.cache()), ("MISS", "REVALIDATED"));
     assert_eq!(b.body, a.body, "the stored body, confirmed by a 304");
@@ -202,8 +225,16 @@ fn rfc9211_cache_status_on_every_companion_answer() {
     );
     get_with(&f.url(&p), &[("accept-language", "de")]).unwrap();
     let r = get_with(&f.url(&p), &[("accept-language", "fr")]).unwrap();
-    assert!(status_of(&r).starts_with("hzcache; fwd=vary-miss"), "{}", status_of(&r));
-    let p = path("cachestatusreq", &["cache-control:max-age=60", "etag:\"c\""], "cond");
+    assert!(
+        status_of(&r).starts_with("hzcache; fwd=vary-miss"),
+        "{}",
+        status_of(&r)
+    );
+    let p = path(
+        "cachestatusreq",
+        &["cache-control:max-age=60", "etag:\"c\""],
+        "cond",
+    );
     get(&f.url(&p)).unwrap();
     let r = get_with(&f.url(&p), &[("cache-control", "no-cache")]).unwrap();
     assert_eq!(status_of(&r), "hzcache; fwd=request; fwd-status=304");
@@ -214,18 +245,70 @@ fn rfc9211_cache_status_on_every_companion_answer() {
 fn rfc9213_2_1_an_invalid_targeted_field_falls_back_to_cache_control() {
     let p = path(
         "sfbad",
-        &["cache-control:no-store", "cdn-cache-control:max-age=\"600\""],
+        &[
+            "cache-control:no-store",
+            "cdn-cache-control:max-age=\"600\"",
+        ],
         "",
     );
     let (_, b) = twice(&p);
-    assert_eq!(b.cache(), "MISS", "the wrong type ignores the field: no-store applies");
+    assert_eq!(
+        b.cache(),
+        "MISS",
+        "the wrong type ignores the field: no-store applies"
+    );
     let p = path(
         "sfgood",
-        &["cache-control:no-store", "cdn-cache-control:max-age=600;x=1, public"],
+        &[
+            "cache-control:no-store",
+            "cdn-cache-control:max-age=600;x=1, public",
+        ],
         "",
     );
     let (_, b) = twice(&p);
     assert_eq!(b.cache(), "HIT");
+}
+
+/// RFC 9111 §4.1: Accept-Language and Accept-Encoding select variants by meaning.
+#[test]
+fn rfc9111_4_1_vary_matches_accept_language_and_encoding_by_meaning() {
+    let f = fleet();
+    let p = path(
+        "varynorm",
+        &[
+            "cache-control:max-age=60",
+            "vary:Accept-Language, Accept-Encoding",
+        ],
+        "",
+    );
+    let url = f.url(&p);
+    let a = get_with(
+        &url,
+        &[
+            ("accept-language", "en-US, de;q=0.5"),
+            ("accept-encoding", "gzip, br"),
+        ],
+    )
+    .unwrap();
+    let b = get_with(
+        &url,
+        &[
+            ("accept-language", "DE;q=0.50 , en-us"),
+            ("accept-encoding", "br,GZIP"),
+        ],
+    )
+    .unwrap();
+    assert_eq!((a.cache(), b.cache()), ("MISS", "HIT"));
+    assert_eq!(a.body, b.body);
+    let c = get_with(
+        &url,
+        &[
+            ("accept-language", "de, en-US;q=0.5"),
+            ("accept-encoding", "gzip, br"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.cache(), "MISS", "another preference is another variant");
 }
 
 // ---------------------------------------------------------------------------------------------
