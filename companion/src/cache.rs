@@ -34,6 +34,7 @@ use crate::answer::{
 use crate::coalesce::{flight_key, Claim, Done, Inflight, Marker, Role, Waited, INFLIGHT_MAP};
 use crate::config::Config;
 use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
+use crate::feed_driver::FeedHandle;
 use crate::fetch_request::{key_digest, FetchRequest, Mode};
 use crate::freshness::{
     self, reuse, stale_if_unreachable, Decision, Freshness, Policy, RequestRules, Reuse, Times,
@@ -54,6 +55,8 @@ pub struct Cache {
     pub instance: String,
     /// Keys with an origin fetch under way here.
     inflight: Arc<Inflight>,
+    /// The invalidation feed of the served maps (`/v1/feed`); its driver is started apart.
+    pub feed: FeedHandle,
 }
 
 /// Wall-clock milliseconds, for entry ages. Entries are compared across companions, so this is
@@ -105,7 +108,9 @@ struct Stale {
 impl Cache {
     pub fn new(config: Config, hazelcast: Client, origin: OriginClient) -> Cache {
         let inflight = Arc::new(Inflight::new(config.origin_timeout));
+        let feed = FeedHandle::new(config.maps.keys().cloned().collect());
         Cache {
+            feed,
             config,
             hazelcast,
             origin,

@@ -1,7 +1,7 @@
 //! hzcache companion: the native service beside Envoy that the hzcache filter calls out to.
 //!
 //! - `config`: command-line and environment settings, validated once.
-//! - `server`: the HTTP server (`/v1/fetch`, `/v1/invalidate`, `/admin/purge`, `/metrics`,
+//! - `server`: the HTTP server (`/v1/fetch`, `/v1/invalidate`, `/v1/feed`, `/admin/purge`, `/metrics`,
 //!   `/healthz`, `/readyz`), bounded and draining.
 //! - `cache`: the cache flow: lookup → hit / stale / revalidate / miss → store.
 //! - `fetch_request`: the filter's control headers → a `FetchRequest`; key decoding.
@@ -13,6 +13,9 @@
 //! - `freshness`: whether a response may be stored, and for how long (RFC 9111 for a shared cache).
 //! - `entry`: the versioned envelope stored for a response.
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
+//! - `feed`: the invalidation feed (`/v1/feed`) as a pure state machine: the ring of
+//!   invalidated keys and resets, the answer for a cursor, the per-partition repair tracking;
+//!   `feed_driver`: its listeners, repair metadata rounds and watch over the client.
 //! - `metrics`: Prometheus counters and histograms for `/metrics`.
 //! - `purge`: the admin API (bearer token) that purges by key, prefix or tag.
 //! - `secret`: credentials (callout secret, admin token): read from the environment or a file,
@@ -32,6 +35,8 @@ pub mod cache;
 pub mod coalesce;
 pub mod config;
 pub mod entry;
+pub mod feed;
+pub mod feed_driver;
 pub mod fetch_request;
 pub mod freshness;
 pub mod hazelcast;

@@ -80,7 +80,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let origin = OriginClient::new(config.origin_timeout, config.max_inflight_body_bytes);
     let cache = Arc::new(Cache::new(config, hazelcast.clone(), origin));
+    let feed = hzcache_companion::feed_driver::spawn(cache.feed.clone(), hazelcast.clone());
     hzcache_companion::server::run(listener, cache, shutdown_signal()).await;
+    feed.abort();
     hazelcast.shutdown();
     tracing::info!("hzcache companion stopped");
     Ok(())

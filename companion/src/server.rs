@@ -1,7 +1,8 @@
 //! The companion's HTTP server: accepts connections (bounded), routes `/v1/fetch` to the cache
 //! flow, `/v1/invalidate` (the filter, after unsafe requests) and `/admin/purge` (bearer token)
-//! to deletions, answers `/metrics`, `/healthz` and `/readyz`, and on shutdown stops accepting
-//! and lets the requests in flight finish before a deadline.
+//! to deletions and `/v1/feed` to the invalidation feed (`feed_driver`), answers `/metrics`,
+//! `/healthz` and `/readyz`, and on shutdown stops accepting and lets the requests in flight
+//! finish before a deadline.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +22,7 @@ use tokio::sync::Semaphore;
 
 use crate::answer::Answer;
 use crate::cache::Cache;
+use crate::feed;
 use crate::fetch_request::FetchRequest;
 use crate::metrics::{ErrorKind, Event, Outcome};
 use crate::purge::{self, AdminError};
@@ -162,6 +164,7 @@ async fn route(cache: &Arc<Cache>, parts: hyper::http::request::Parts) -> Answer
                 text(StatusCode::BAD_REQUEST, &why)
             }
         },
+        (&Method::GET, "/v1/feed") => feed_answer(cache, parts.uri.query()),
         (&Method::POST, "/admin/purge") => {
             let checked = purge::authorize(&parts.headers, cache.config.admin_token.as_ref())
                 .and_then(|()| purge::purge_target(parts.uri.query()));
@@ -204,7 +207,9 @@ async fn route(cache: &Arc<Cache>, parts: hyper::http::request::Parts) -> Answer
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
-            a.body = Bytes::from(cache.metrics.render());
+            let mut body = cache.metrics.render();
+            cache.feed.render_metrics(&mut body);
+            a.body = Bytes::from(body);
             a
         }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
@@ -219,6 +224,29 @@ async fn route(cache: &Arc<Cache>, parts: hyper::http::request::Parts) -> Answer
             }
         }
         _ => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// `GET /v1/feed?after=N` (callout-protocol.md, "Invalidation feed"): the lines after the
+/// caller's cursor, from memory; `503` while the feed cannot vouch for anything.
+fn feed_answer(cache: &Cache, query: Option<&str>) -> Answer {
+    let after = match feed::parse_after(query) {
+        Ok(a) => a,
+        Err(why) => {
+            cache.metrics.error(ErrorKind::BadRequest);
+            return Answer::error(StatusCode::BAD_REQUEST, &why);
+        }
+    };
+    match cache.feed.answer(after) {
+        feed::Answer::Feed(body) => {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            Answer::outcome("feed", StatusCode::OK, headers, Bytes::from(body))
+        }
+        feed::Answer::NotReady => Answer::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "feed not ready (not connected to Hazelcast, or listeners not registered)",
+        ),
     }
 }
 

@@ -5,11 +5,13 @@ Usage: interop.py MEMBER CLUSTER MAP put KEY VALUE [bytes]
        interop.py MEMBER CLUSTER MAP remove KEY
        interop.py MEMBER CLUSTER MAP owners KEY1,KEY2,...
 `get` prints a JSON object: {"found": bool, "type": "str"|"bytes"|..., "value": str}
-(bytes values are printed as latin-1 text so they round-trip exactly).
+(bytes values are printed as latin-1 text so they round-trip exactly); `put` and `remove`
+print {"ok": true, "at": SECONDS} (wall clock when the member answered).
 """
 
 import json
 import sys
+import time
 
 import hazelcast
 
@@ -31,7 +33,8 @@ def main() -> int:
                 m.put(key, bytearray(value.encode("utf-8")))
             else:
                 m.put(key, value)
-            print(json.dumps({"ok": True}))
+            # When the write was acknowledged (wall clock), for latency measurements.
+            print(json.dumps({"ok": True, "at": time.time()}))
         elif op == "get":
             v = m.get(key)
             if v is None:
@@ -46,12 +49,10 @@ def main() -> int:
             print(json.dumps([ps.get_partition_id(k) for k in key.split(",")]))
         elif op == "remove":
             m.remove(key)
-            print(json.dumps({"ok": True}))
+            print(json.dumps({"ok": True, "at": time.time()}))
         elif op == "owners":
             # KEY is a comma-separated list; prints each key's partition owner as host:port,
             # from the client's partition table (member uuid) and member list (uuid -> address).
-            import time
-
             ps = client.partition_service
             keys = key.split(",")
             deadline = time.time() + 20

@@ -25,7 +25,7 @@ use super::codec::client_authentication::routing_mode;
 use super::codec::error as error_codec;
 use super::connection::{Connection, ConnectionSettings, EventHandler};
 use super::error::HazelcastError;
-use super::listener::ListenerSpec;
+use super::listener::{InvalidationMetadata, ListenerSpec};
 use super::listener_registry::{ListenerId, ListenerRegistry};
 use super::map::Map;
 use super::partition;
@@ -283,7 +283,82 @@ impl Client {
 
     /// The partition count the cluster reported (0 until the first connection).
     pub(crate) fn partition_count(&self) -> i32 {
-        self.inner.partition_count.load(Ordering::Relaxed)
+        self.inner.partition_count()
+    }
+
+    /// The id of the cluster the client is connected to (`None` before the first
+    /// connection); changes when the whole cluster was restarted or replaced.
+    pub fn cluster_id(&self) -> Option<Uuid> {
+        self.state().cluster_id
+    }
+
+    /// Where listener `id` stands: whether it is registered on every open connection (so
+    /// every member's events reach it), and how many registrations of it have succeeded so
+    /// far (growing when it is registered on a new or reopened connection).
+    pub fn listener_status(&self, id: ListenerId) -> ListenerStatus {
+        let state = self.state();
+        let open: Vec<ConnectionId> = state
+            .connections
+            .values()
+            .filter(|c| !c.is_closed())
+            .map(|c| c.id)
+            .collect();
+        ListenerStatus {
+            everywhere: state.listeners.active_on_all(id, &open),
+            registrations: state.listeners.registrations_made(id),
+        }
+    }
+
+    /// Asks every connected member for its near-cache invalidation metadata of `maps`
+    /// (§3.3 `Map.FetchNearCacheInvalidationMetadata`): each answers for the partitions it
+    /// owns. All members are asked at once; the first failure fails the whole call (a repair
+    /// round needs every member's answer to mean anything).
+    pub async fn fetch_invalidation_metadata(
+        &self,
+        maps: &[String],
+    ) -> Result<Vec<InvalidationMetadata>, HazelcastError> {
+        use super::codec::map_fetch_near_cache_invalidation_metadata as md_codec;
+        let conns: Vec<Arc<Connection>> = self
+            .state()
+            .connections
+            .values()
+            .filter(|c| !c.is_closed())
+            .cloned()
+            .collect();
+        if conns.is_empty() {
+            return Err(HazelcastError::NotConnected);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for conn in conns {
+            let client = self.clone();
+            let req = md_codec::encode_request(maps, conn.member);
+            tasks.spawn(async move {
+                let (_, answer) = client.invoke_on(&conn, req, None).await?;
+                let md = md_codec::decode_response(&answer)?;
+                Ok::<_, HazelcastError>(InvalidationMetadata {
+                    member: conn.member,
+                    sequences: md.sequences,
+                    partition_uuids: md
+                        .partition_uuids
+                        .into_iter()
+                        .filter_map(|(p, u)| Some((p, u?)))
+                        .collect(),
+                })
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(r) => out.push(r?),
+                Err(e) => {
+                    return Err(HazelcastError::Protocol(format!(
+                        "metadata task failed: {e}"
+                    )))
+                }
+            }
+        }
+        out.sort_by_key(|m| m.member.as_u128());
+        Ok(out)
     }
 
     /// This client's uuid, the same on every connection (§4.1).
@@ -827,6 +902,21 @@ impl Client {
             }
         }
     }
+}
+
+impl Inner {
+    pub(crate) fn partition_count(&self) -> i32 {
+        self.partition_count.load(Ordering::Relaxed)
+    }
+}
+
+/// See [`Client::listener_status`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStatus {
+    /// Registered (answered by the member) on every open connection, and there is one.
+    pub everywhere: bool,
+    /// Successful registrations since the listener was added.
+    pub registrations: u64,
 }
 
 fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {

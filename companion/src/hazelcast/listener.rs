@@ -25,6 +25,7 @@ use super::connection::EventHandler;
 use super::error::HazelcastError;
 use super::listener_registry::ListenerId;
 use super::map::Map;
+use super::partition;
 use super::proto::ClientMessage;
 use super::serialization::{Data, Value};
 use super::uuid::Uuid;
@@ -118,13 +119,41 @@ pub struct EntryEvent {
     pub affected_entries: i32,
 }
 
-/// One near-cache invalidation: drop `key` from a local copy, or everything when `key` is
-/// `None` (after a clear or evict-all).
+/// One near-cache invalidation: drop `key` from a local copy, or everything when `all` (after
+/// a clear or evict-all).
+///
+/// The repair fields say where the event stands in its partition's history (§8.2): members
+/// number the invalidations of each map and partition (`sequence`, increasing by one) and give
+/// each partition a uuid that changes when its history does (data lost with a member). A
+/// consumer that tracks them, and compares them with [`Client::fetch_invalidation_metadata`],
+/// knows when it missed events. Partition ids appear here, against this module's habit of
+/// hiding them, because the repair metadata is per partition by nature.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Invalidation {
+    /// The key, when it is a String. `None` for `all`, and for a key of another type (written
+    /// by some other application): such events still carry their sequence.
     pub key: Option<String>,
+    /// The whole map was cleared or evicted: everything of this map is invalid.
+    pub all: bool,
     /// The write came from this client (members name the writing client as the source).
     pub from_this_client: bool,
+    /// The partition of the key; for `all`, the partition of the map's name (where members
+    /// count map-wide invalidations, as the official clients assume).
+    pub partition: i32,
+    pub partition_uuid: Option<Uuid>,
+    pub sequence: i64,
+}
+
+/// What one member reported of its invalidation history (§3.3
+/// `Map.FetchNearCacheInvalidationMetadata`), for the partitions it owns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InvalidationMetadata {
+    /// The member's uuid.
+    pub member: Uuid,
+    /// Per map asked about: (partition id, latest sequence).
+    pub sequences: Vec<(String, Vec<(i32, i64)>)>,
+    /// (partition id, partition uuid).
+    pub partition_uuids: Vec<(i32, Uuid)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -211,7 +240,7 @@ impl Map {
             include_value,
             flags: kinds.0,
         };
-        self.add_listener(kind, move |msg, _| {
+        self.add_listener(kind, move |msg, _, _| {
             if msg.message_type() != entry_codec::EVENT_ENTRY {
                 return;
             }
@@ -244,7 +273,8 @@ impl Map {
         &self,
         handler: impl Fn(Invalidation) + Send + Sync + 'static,
     ) -> Result<ListenerId, HazelcastError> {
-        self.add_listener(Kind::Invalidation, move |msg, me| {
+        let name = self.name.clone();
+        self.add_listener(Kind::Invalidation, move |msg, me, partition_count| {
             let batch = match msg.message_type() {
                 invalidation_codec::EVENT_IMAP_INVALIDATION => {
                     invalidation_codec::decode_invalidation_event(&msg).map(|i| vec![i])
@@ -257,14 +287,20 @@ impl Map {
             match batch {
                 Ok(batch) => {
                     for inv in batch {
-                        let key = match inv.key.as_ref().map(string_key) {
-                            Some(Some(k)) => Some(k),
-                            Some(None) => continue,
-                            None => None,
+                        // Map-wide events count in the partition of the map's name.
+                        let partition = match &inv.key {
+                            Some(k) => partition::partition_id(k, partition_count),
+                            None => {
+                                partition::partition_id(&Data::from_string(&name), partition_count)
+                            }
                         };
                         handler(Invalidation {
-                            key,
+                            all: inv.key.is_none(),
+                            key: inv.key.as_ref().and_then(string_key),
                             from_this_client: inv.source == Some(me),
+                            partition,
+                            partition_uuid: inv.partition_uuid,
+                            sequence: inv.sequence,
                         });
                     }
                 }
@@ -282,7 +318,7 @@ impl Map {
     async fn add_listener(
         &self,
         kind: Kind,
-        deliver: impl Fn(ClientMessage, Uuid) + Send + Sync + 'static,
+        deliver: impl Fn(ClientMessage, Uuid, i32) + Send + Sync + 'static,
     ) -> Result<ListenerId, HazelcastError> {
         let (tx, mut rx) = mpsc::channel(EVENT_QUEUE_DEPTH);
         let spec = ListenerSpec {
@@ -295,11 +331,14 @@ impl Map {
             }),
         };
         let me = self.client.uuid();
+        let client = self.client.inner_weak();
         // Ends when the listener is removed and its connections let go of the queue.
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
+                // Read per event: 0 only before the first connection, when no event can come.
+                let count = client.upgrade().map_or(0, |c| c.partition_count());
                 // A panicking handler loses that event, not the listener.
-                if std::panic::catch_unwind(AssertUnwindSafe(|| deliver(msg, me))).is_err() {
+                if std::panic::catch_unwind(AssertUnwindSafe(|| deliver(msg, me, count))).is_err() {
                     tracing::error!("listener handler panicked; event lost");
                 }
             }

@@ -37,6 +37,9 @@ pub(crate) struct ListenerRegistry<S> {
     next: u64,
     listeners: BTreeMap<ListenerId, S>,
     registrations: HashMap<(ConnectionId, ListenerId), Registration>,
+    /// Successful registrations per listener since it was added (a consumer that sees this
+    /// grow knows its listener came back on a connection and may have missed events).
+    made: HashMap<ListenerId, u64>,
 }
 
 impl<S> Default for ListenerRegistry<S> {
@@ -45,6 +48,7 @@ impl<S> Default for ListenerRegistry<S> {
             next: 1,
             listeners: BTreeMap::new(),
             registrations: HashMap::new(),
+            made: HashMap::new(),
         }
     }
 }
@@ -61,6 +65,7 @@ impl<S: Clone> ListenerRegistry<S> {
     /// correlation id, server registration id).
     pub fn remove(&mut self, id: ListenerId) -> Option<(S, Vec<Undo>)> {
         let spec = self.listeners.remove(&id)?;
+        self.made.remove(&id);
         let mut undo = Vec::new();
         self.registrations.retain(|(conn, lid), reg| {
             if *lid != id {
@@ -111,6 +116,7 @@ impl<S: Clone> ListenerRegistry<S> {
                     correlation_id,
                     server_id,
                 };
+                *self.made.entry(id).or_default() += 1;
                 true
             }
             _ => false,
@@ -127,6 +133,23 @@ impl<S: Clone> ListenerRegistry<S> {
     /// A connection closed: its registrations died with it (the member drops them too).
     pub fn connection_closed(&mut self, conn: ConnectionId) {
         self.registrations.retain(|(c, _), _| *c != conn);
+    }
+
+    /// Whether listener `id` is active (not just pending) on every one of the `open`
+    /// connections, and there is at least one.
+    pub fn active_on_all(&self, id: ListenerId, open: &[ConnectionId]) -> bool {
+        !open.is_empty()
+            && open.iter().all(|c| {
+                matches!(
+                    self.registrations.get(&(*c, id)),
+                    Some(Registration::Active { .. })
+                )
+            })
+    }
+
+    /// How many registrations of `id` have succeeded since it was added.
+    pub fn registrations_made(&self, id: ListenerId) -> u64 {
+        self.made.get(&id).copied().unwrap_or(0)
     }
 
     #[cfg(test)]
@@ -209,6 +232,29 @@ mod tests {
         assert_eq!(r.len(), 1);
         // The late answer from connection 2 is no longer wanted.
         assert!(!r.registered(2, id, 13, R1));
+    }
+
+    #[test]
+    fn a_listener_is_active_everywhere_only_once_every_open_connection_answered() {
+        let mut r = ListenerRegistry::default();
+        let id = r.add(());
+        assert!(!r.active_on_all(id, &[]), "no connection: no feed");
+        r.take_missing(&[1, 2]);
+        assert!(r.registered(1, id, 10, R1));
+        assert!(!r.active_on_all(id, &[1, 2]), "2 is still pending");
+        assert!(r.registered(2, id, 11, R2));
+        assert!(r.active_on_all(id, &[1, 2]));
+        assert_eq!(r.registrations_made(id), 2);
+        r.connection_closed(2);
+        r.take_missing(&[1, 3]);
+        assert!(!r.active_on_all(id, &[1, 3]));
+        assert!(r.registered(3, id, 12, R2));
+        assert!(r.active_on_all(id, &[1, 3]));
+        assert_eq!(
+            r.registrations_made(id),
+            3,
+            "the new connection's registration counts"
+        );
     }
 
     #[test]

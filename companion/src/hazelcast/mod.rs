@@ -32,9 +32,12 @@ pub mod proto;
 pub mod serialization;
 pub mod uuid;
 
-pub use client::{Client, ClientConfig, ClientStats, Member, MemberStats};
+pub use client::{Client, ClientConfig, ClientStats, ListenerStatus, Member, MemberStats};
 pub use error::HazelcastError;
-pub use listener::{EntryEvent, EntryEventKind, EntryEventKinds, Invalidation};
+pub use listener::{
+    EntryEvent, EntryEventKind, EntryEventKinds, Invalidation, InvalidationMetadata,
+};
 pub use listener_registry::ListenerId;
 pub use map::{KeyPages, Map, Ttl};
 pub use serialization::Value;
+pub use uuid::Uuid;

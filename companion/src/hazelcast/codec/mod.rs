@@ -33,6 +33,7 @@ pub mod map_contains_key;
 pub mod map_delete;
 pub mod map_evict_all;
 pub mod map_fetch_keys;
+pub mod map_fetch_near_cache_invalidation_metadata;
 pub mod map_get;
 pub mod map_get_all;
 pub mod map_put;
@@ -136,7 +137,7 @@ pub fn fixed_uuid(c: &[u8], off: usize, what: &'static str) -> Result<Option<Uui
     Ok(uuid_from_fixed(&b))
 }
 
-fn uuid_from_fixed(b: &[u8; UUID_SIZE]) -> Option<Uuid> {
+pub(crate) fn uuid_from_fixed(b: &[u8; UUID_SIZE]) -> Option<Uuid> {
     let (is_null, rest) = b.split_first()?;
     if *is_null != 0 {
         return None;
@@ -677,6 +678,7 @@ mod tests {
         let _ = map_add_near_cache_invalidation_listener::decode_response(m);
         let _ = map_add_near_cache_invalidation_listener::decode_invalidation_event(m);
         let _ = map_add_near_cache_invalidation_listener::decode_batch_invalidation_event(m);
+        let _ = map_fetch_near_cache_invalidation_metadata::decode_response(m);
         if let Ok(v) = map_get::decode_response(m) {
             let _ = v.map(|d| d.to_value());
         }
@@ -709,6 +711,7 @@ mod tests {
         map_add_near_cache_invalidation_listener::RESPONSE_TYPE,
         map_add_near_cache_invalidation_listener::EVENT_IMAP_INVALIDATION,
         map_add_near_cache_invalidation_listener::EVENT_IMAP_BATCH_INVALIDATION,
+        map_fetch_near_cache_invalidation_metadata::RESPONSE_TYPE,
     ];
 
     /// Frames biased towards the shapes decoders look for (markers, short fixed fields,
