@@ -364,6 +364,8 @@ fn serve_raw(mut stream: TcpStream, down: &AtomicBool, seen: &Mutex<Vec<String>>
         b"HTTP/1.1 999 Weird\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno"
     } else if target.starts_with("/badchunk/") {
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\nno\r\n0\r\n\r\n"
+    } else if target.starts_with("/early/") {
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncache-control: max-age=60\r\nlink: </a.css>; rel=preload\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
     } else if down.load(Ordering::SeqCst) {
         // Closed before a response: the origin is gone.
         return;
@@ -444,4 +446,40 @@ fn rfc9111_4_2_4_stale_while_unreachable_and_invalid_origin_answers_are_one_502(
     n.origin.down.store(false, Ordering::SeqCst);
     assert_ne!(r.cache(), "STALE", "must-revalidate forbids it");
     assert_ne!(r.status, 200);
+}
+
+/// RFC 9110 §15.2: an interim 103 from the origin is never stored; on the cached path the
+/// client gets the final response only (the companion's client reads past interim answers,
+/// and the filter answers with one local reply), which is what README documents.
+#[test]
+fn rfc9110_15_2_interim_responses_are_never_stored() {
+    let n = raw_node();
+    let p = format!("/early/{}", unique("r"));
+    let raw_get = || {
+        let mut s = TcpStream::connect(("127.0.0.1", n.envoy.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {p} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).to_string()
+    };
+    let first = raw_get();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(!first.contains(" 103 "), "{first}");
+    assert!(first.ends_with("ok"), "{first}");
+    let second = raw_get();
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert!(
+        second.to_ascii_lowercase().contains("x-cache: hit"),
+        "{second}"
+    );
+    assert!(
+        second.contains("</a.css>"),
+        "the final response's own Link is kept"
+    );
+    assert_eq!(n.origin.count(&p), 1);
 }
