@@ -43,7 +43,7 @@ use crate::hazelcast::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
 use crate::metrics::{ErrorKind, Event, Metrics, Outcome};
 use crate::origin::{OriginClient, OriginError, OriginResponse};
-use crate::vary::{decode_primary, select_vary, variant_key};
+use crate::vary::{decode_primary, language_alias, select_vary, top_language, variant_key};
 
 /// The shared state of the cache flow.
 pub struct Cache {
@@ -333,21 +333,40 @@ impl Cache {
             (None, Some(index)) => {
                 let selected = select_vary(&req.client_headers, &index.names);
                 let vk = variant_key(&req.key, index.id, &selected);
-                match self.timed_get(&map, &vk).await? {
-                    Some(Value::Bytes(vb)) => match Entry::decode(&vb) {
-                        // The entry names the values it was stored for: a hash collision or
-                        // a foreign value is a miss, never another client's variant.
-                        Ok(e) if e.vary == selected => Ok(Found::Entry(e)),
-                        _ => Ok(Found::Nothing { index: Some(index) }),
-                    },
-                    _ => Ok(Found::Nothing { index: Some(index) }),
+                if let Some(e) = self.variant(&map, &vk, &selected).await? {
+                    return Ok(Found::Entry(e));
                 }
+                // A variant whose Content-Language is the language this request prefers
+                // above all (vary.rs, language aliases).
+                let alias =
+                    top_language(&req.client_headers).and_then(|l| language_alias(&selected, &l));
+                if let Some(alias) = alias {
+                    let ak = variant_key(&req.key, index.id, &alias);
+                    if let Some(e) = self.variant(&map, &ak, &alias).await? {
+                        return Ok(Found::Entry(e));
+                    }
+                }
+                Ok(Found::Nothing { index: Some(index) })
             }
             (None, None) => {
                 tracing::warn!("stored value is not a valid envelope; refetching");
                 Ok(Found::Nothing { index: None })
             }
         }
+    }
+
+    /// The variant stored under `vk`, if it names exactly the `selected` values: a hash
+    /// collision or a foreign value is a miss, never another client's variant.
+    async fn variant(
+        &self,
+        map: &Map,
+        vk: &str,
+        selected: &[(String, bytes::Bytes)],
+    ) -> Result<Option<Entry>, HazelcastError> {
+        Ok(match self.timed_get(map, vk).await? {
+            Some(Value::Bytes(vb)) => Entry::decode(&vb).ok().filter(|e| e.vary == selected),
+            _ => None,
+        })
     }
 
     /// A miss or revalidation, coalesced with every other one for the same key.

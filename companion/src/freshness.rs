@@ -944,10 +944,12 @@ pub fn decide(
         must_revalidate: cc.must_revalidate || cc.proxy_revalidate,
         no_cache: cc.no_cache,
         immutable: cc.immutable,
+        // At most as long as it was fresh: keeping every entry a fixed window past its
+        // freshness would multiply what short-lived entries hold in Hazelcast.
         stale_if_unreachable_secs: if no_stale {
             0
         } else {
-            policy.stale_if_unreachable
+            policy.stale_if_unreachable.min(secs(lifetime))
         },
     };
     let validators = has_validators(response);
@@ -2143,15 +2145,21 @@ mod tests {
             Decision::Store(f) => f,
             Decision::DontStore(why) => panic!("{cc}: {why}"),
         };
-        let plain = f("max-age=10");
+        let plain = f("max-age=100");
         assert_eq!(plain.stale_if_unreachable_secs, 60);
-        assert_eq!(plain.keep_secs(false), 70, "kept for the window");
-        assert!(!stale_if_unreachable(&plain, (NOW + 5) * 1000), "fresh");
-        assert!(stale_if_unreachable(&plain, (NOW + 30) * 1000));
+        assert_eq!(plain.keep_secs(false), 160, "kept for the window");
+        assert!(!stale_if_unreachable(&plain, (NOW + 50) * 1000), "fresh");
+        assert!(stale_if_unreachable(&plain, (NOW + 130) * 1000));
         assert!(
-            !stale_if_unreachable(&plain, (NOW + 70) * 1000),
+            !stale_if_unreachable(&plain, (NOW + 160) * 1000),
             "past the window"
         );
+        // Never longer than it was fresh.
+        let short = f("max-age=10");
+        assert_eq!(short.stale_if_unreachable_secs, 10);
+        assert_eq!(short.keep_secs(false), 20);
+        assert!(stale_if_unreachable(&short, (NOW + 15) * 1000));
+        assert!(!stale_if_unreachable(&short, (NOW + 20) * 1000));
         for cc in [
             "max-age=10, must-revalidate",
             "max-age=10, proxy-revalidate",

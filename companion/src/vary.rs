@@ -99,6 +99,83 @@ pub fn normalise_weighted(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// The marker a language alias variant's `accept-language` value starts with: a control
+/// character, which no request field value can hold, so no request selects it by itself.
+pub const LANGUAGE_ALIAS: &[u8] = b"\x01content-language=";
+
+/// The one language range the request prefers above all others (RFC 9110 §12.5.4): the
+/// member with the highest weight, when exactly one has it, it is above 0 and it is not `*`;
+/// lower-cased. `None` otherwise (ties leave the choice to the origin).
+pub fn top_language(request: &HeaderMap) -> Option<String> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for v in request.get_all("accept-language") {
+        parts.extend(v.as_bytes().split(|&b| b == b',').map(freshness::trim));
+    }
+    let normal = normalise_weighted(&parts);
+    let mut members = normal.split(|&b| b == b',').filter(|m| !m.is_empty());
+    let first = members.next()?;
+    let weight = |m: &[u8]| -> u16 {
+        m.split(|&b| b == b';')
+            .nth(1)
+            .and_then(|q| q.strip_prefix(b"q="))
+            .and_then(qvalue)
+            .unwrap_or(1000)
+    };
+    let top = weight(first);
+    if top == 0 || members.next().is_some_and(|m| weight(m) == top) {
+        return None;
+    }
+    let name = first.split(|&b| b == b';').next()?;
+    if name == b"*"
+        || name.is_empty()
+        || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
+        return None;
+    }
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// The response's one `Content-Language`, lower-cased; `None` for none, several, or anything
+/// that is not a plain language tag.
+pub fn content_language(response: &HeaderMap) -> Option<String> {
+    let mut lines = response.get_all("content-language").iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let tag = freshness::trim(line.as_bytes()).to_ascii_lowercase();
+    if tag.is_empty() || !tag.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
+        return None;
+    }
+    String::from_utf8(tag).ok()
+}
+
+/// `selected` with its `accept-language` value replaced by the alias of `language`: the
+/// variant a request whose top preference is `language` may reuse (RFC 9111 §4.1 lets a cache
+/// use what it knows of a field's semantics). `None` when the response does not vary on
+/// `Accept-Language`.
+pub fn language_alias(
+    selected: &[(String, Bytes)],
+    language: &str,
+) -> Option<Vec<(String, Bytes)>> {
+    if !selected.iter().any(|(n, _)| n == "accept-language") {
+        return None;
+    }
+    Some(
+        selected
+            .iter()
+            .map(|(n, v)| {
+                if n == "accept-language" {
+                    let mut alias = LANGUAGE_ALIAS.to_vec();
+                    alias.extend_from_slice(language.as_bytes());
+                    (n.clone(), Bytes::from(alias))
+                } else {
+                    (n.clone(), v.clone())
+                }
+            })
+            .collect(),
+    )
+}
+
 /// A qvalue (RFC 9110 §12.4.2: `0[.ddd]` or `1[.000]`) in thousandths.
 fn qvalue(v: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(v).ok()?;
@@ -233,6 +310,37 @@ mod tests {
         // Other fields keep the join-and-trim normalisation: their order may mean something.
         let ua = |v| sel("user-agent", v);
         assert_ne!(ua("a, b"), ua("b, a"));
+    }
+
+    #[test]
+    fn rfc9110_12_5_4_the_top_language_is_the_one_range_preferred_above_all() {
+        let top = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("accept-language", HeaderValue::from_static(v));
+            top_language(&h)
+        };
+        assert_eq!(top("de, en;q=0.5").as_deref(), Some("de"));
+        assert_eq!(top("en;q=0.4, DE-ch;q=0.9").as_deref(), Some("de-ch"));
+        assert_eq!(top("de, en"), None, "a tie leaves the choice to the origin");
+        assert_eq!(top("*"), None);
+        assert_eq!(top("de;q=0"), None);
+        assert_eq!(top_language(&HeaderMap::new()), None);
+        let mut h = HeaderMap::new();
+        h.insert("content-language", HeaderValue::from_static("DE"));
+        assert_eq!(content_language(&h).as_deref(), Some("de"));
+        h.insert("content-language", HeaderValue::from_static("de, en"));
+        assert_eq!(content_language(&h), None);
+        let sel = vec![
+            ("accept".to_string(), Bytes::from_static(b"x")),
+            (
+                "accept-language".to_string(),
+                Bytes::from_static(b"de,en;q=0.5"),
+            ),
+        ];
+        let alias = language_alias(&sel, "de").unwrap();
+        assert_eq!(alias[0], sel[0]);
+        assert!(alias[1].1.starts_with(LANGUAGE_ALIAS));
+        assert!(language_alias(&sel[..1], "de").is_none());
     }
 
     #[test]

@@ -180,7 +180,9 @@ fn rfc9111_5_2_1_only_if_cached_max_stale_and_min_fresh() {
     let r = get_with(&f.url(&p), &[("cache-control", "only-if-cached")]).unwrap();
     assert_eq!((r.status, r.cache()), (200, "HIT"));
 
-    let p = path("maxstale", &["cache-control:max-age=1"], "");
+    // With a validator: hzcache keeps a stale entry that can be revalidated (at least a
+    // minute), and a client's max-stale may use it meanwhile.
+    let p = path("maxstale", &["cache-control:max-age=1", "etag:\"m\""], "");
     let first = get(&f.url(&p)).unwrap();
     std::thread::sleep(Duration::from_millis(2200));
     let r = get_with(&f.url(&p), &[("cache-control", "max-stale")]).unwrap();
@@ -309,6 +311,30 @@ fn rfc9111_4_1_vary_matches_accept_language_and_encoding_by_meaning() {
     )
     .unwrap();
     assert_eq!(c.cache(), "MISS", "another preference is another variant");
+
+    // A stored Content-Language that is the new request's top preference is reused.
+    let p = path(
+        "varylang",
+        &[
+            "cache-control:max-age=60",
+            "vary:Accept-Language",
+            "content-language:de",
+        ],
+        "",
+    );
+    let url = f.url(&p);
+    let de = get_with(&url, &[("accept-language", "de")]).unwrap();
+    let de_en = get_with(&url, &[("accept-language", "de, en;q=0.5")]).unwrap();
+    assert_eq!((de.cache(), de_en.cache()), ("MISS", "HIT"));
+    assert_eq!(de.body, de_en.body);
+    let en_de = get_with(&url, &[("accept-language", "en, de;q=0.5")]).unwrap();
+    assert_eq!(
+        en_de.cache(),
+        "MISS",
+        "English first: the origin may have it"
+    );
+    let tie = get_with(&url, &[("accept-language", "de, fr")]).unwrap();
+    assert_eq!(tie.cache(), "MISS", "a tie leaves the choice to the origin");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,9 +396,10 @@ fn serve_raw(mut stream: TcpStream, down: &AtomicBool, seen: &Mutex<Vec<String>>
         // Closed before a response: the origin is gone.
         return;
     } else if target.starts_with("/strict/") {
-        b"HTTP/1.1 200 OK\r\ncache-control: max-age=1, must-revalidate\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+        b"HTTP/1.1 200 OK\r\ncache-control: max-age=2, must-revalidate\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
     } else {
-        b"HTTP/1.1 200 OK\r\ncache-control: max-age=1\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+        // Two seconds fresh: kept (and servable while unreachable) two more.
+        b"HTTP/1.1 200 OK\r\ncache-control: max-age=2\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
     };
     let _ = stream.write_all(answer);
 }
@@ -422,14 +449,14 @@ fn rfc9111_4_2_4_stale_while_unreachable_and_invalid_origin_answers_are_one_502(
         assert_eq!(r.status, 502, "{kind}: {}", r.text());
         assert_eq!(n.origin.count(&p), 1, "{kind}: asked the origin once");
     }
-    // Stored fresh for a second, then the origin goes away.
+    // Stored fresh for two seconds, then the origin goes away.
     let ok = format!("/up/{}", unique("r"));
     let strict = format!("/strict/{}", unique("r"));
     for p in [&ok, &strict] {
         let r = get(&n.envoy.url(p)).unwrap();
         assert_eq!((r.status, r.cache()), (200, "MISS"), "{p}");
     }
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(2600));
     n.origin.down.store(true, Ordering::SeqCst);
     let r = get(&n.envoy.url(&ok)).unwrap();
     n.origin.down.store(false, Ordering::SeqCst);
