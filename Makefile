@@ -1,5 +1,5 @@
 # hzcache: `make demo` runs the demo, `make test` runs every test. Both install what they need.
-.PHONY: setup build build-release test demo bench compare faults clean
+.PHONY: setup build build-release test demo bench bench-http compare faults clean
 
 CARGO ?= cargo
 
@@ -28,6 +28,16 @@ demo: build-release
 # clients on one local member (docs/benchmarks.md). BENCH_ARGS="--seconds 5" etc. to tune.
 bench: setup
 	$(CARGO) run --locked --release -p hzcache-bench -- $(BENCH_ARGS)
+
+# Not part of `make test`: HTTP req/s, latency, CPU and RSS through hzcache (L1 and L2 hits, no
+# matching rule) next to Envoy's direct_response, plain proxying, Envoy's cache filter, Varnish
+# and nginx proxy_cache, interleaved rounds, all on 127.0.0.1 (docs/benchmarks.md, "HTTP").
+# Installs wrk, nginx, varnish (apt-get) and matplotlib (.cache/venv); writes
+# docs/bench-http.{json,png} and its section of docs/benchmarks.md. About 9 minutes;
+# BENCH_HTTP_ARGS="--quick" for a smoke run (results under target/bench-http/, docs untouched).
+bench-http: build-release
+	@bench-http/setup.sh
+	$(CARGO) run --locked --release -p hzcache-bench-http -- $(BENCH_HTTP_ARGS)
 
 # Not part of `make test`: one set of RFC 9111 shared-cache cases run against hzcache, Envoy's
 # own cache filters, nginx and Varnish, printing a scorecard (docs/comparison.md). Installs

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make compare` needs beyond `make setup`: nginx and Varnish from Debian's
-# packages. Quick when they are there already. The packaged services are never left
+# packages, and any further Debian packages named as arguments whose command has the package's
+# name (`make bench-http` adds wrk). Quick when they are there already. The packaged services are never left
 # running: the comparison starts its own instances with its own configuration, pid files
 # and ports on 127.0.0.1 (compare/src/caches.rs).
 set -euo pipefail
@@ -10,6 +11,9 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 missing=()
 have nginx || missing+=(nginx)
 have varnishd || missing+=(varnish)
+for pkg in "$@"; do
+    have "$pkg" || missing+=("$pkg")
+done
 
 if [ ${#missing[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then

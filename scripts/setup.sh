@@ -52,3 +52,6 @@ if ! command -v java >/dev/null 2>&1; then
   echo "setup: no java on PATH; install OpenJDK 17 or newer" >&2
   exit 1
 fi
+
+# 5. kubeconform, helm and the Kubernetes/Istio schemas for the offline manifest checks.
+scripts/setup_k8s.sh

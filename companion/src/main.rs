@@ -78,7 +78,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "no callout secret (HZCACHE_CALLOUT_SECRET or --callout-secret-file): any local process can call /v1/*"
         );
     }
-    let origin = OriginClient::new(config.origin_timeout, config.max_inflight_body_bytes);
+    let origin = OriginClient::new(config.origin_timeout, config.max_inflight_body_bytes)
+        .with_mark(config.callout_secret.clone());
     let cache = Arc::new(Cache::new(config, hazelcast.clone(), origin));
     let feed = hzcache_companion::feed_driver::spawn(cache.feed.clone(), hazelcast.clone());
     hzcache_companion::server::run(listener, cache, shutdown_signal()).await;

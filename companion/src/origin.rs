@@ -18,6 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::budget::{BodyBudget, Reservation};
 use crate::config::Origin;
 use crate::headers::strip_for_origin;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError {
@@ -70,6 +71,8 @@ pub struct OriginClient {
     client: Client<HttpConnector, Empty<Bytes>>,
     timeout: Duration,
     budget: BodyBudget,
+    /// The callout secret that marks origin fetches, if any.
+    mark: Option<Secret>,
 }
 
 impl OriginClient {
@@ -86,7 +89,16 @@ impl OriginClient {
             client,
             timeout,
             budget: BodyBudget::new(max_inflight_body_bytes),
+            mark: None,
         }
+    }
+
+    /// Marks every origin fetch with `x-hzcache-fetch` under `secret` (the callout secret),
+    /// so a filter in front of the origin (a mesh sidecar) passes it straight upstream
+    /// instead of calling back into a companion (`hzcache_contract`).
+    pub fn with_mark(mut self, secret: Option<Secret>) -> Self {
+        self.mark = secret;
+        self
     }
 
     /// The budget of body bytes in flight (for metrics).
@@ -108,7 +120,8 @@ impl OriginClient {
         conditional: &HeaderMap,
         max_body: usize,
     ) -> Result<OriginResponse, OriginError> {
-        let uri: Uri = format!("http://{}{}{}", origin.authority, origin.path_prefix, path)
+        let path_and_query = format!("{}{}", origin.path_prefix, path);
+        let uri: Uri = format!("http://{}{path_and_query}", origin.authority)
             .parse()
             .map_err(|e| OriginError::BadRequest(format!("{e}")))?;
         let mut req = Request::get(uri)
@@ -131,6 +144,22 @@ impl OriginClient {
         // client's own X-Forwarded-* never reach this far (the filter does not forward them).
         if let Some(scheme) = scheme.and_then(|s| HeaderValue::from_str(s).ok()) {
             req.headers_mut().insert("x-forwarded-proto", scheme);
+        }
+        if let Some(secret) = &self.mark {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let mark = hzcache_contract::origin_fetch_mark(
+                secret.expose().as_bytes(),
+                now,
+                "GET",
+                &path_and_query,
+            );
+            if let Ok(v) = HeaderValue::from_str(&mark) {
+                req.headers_mut()
+                    .insert(hzcache_contract::ORIGIN_FETCH_HEADER, v);
+            }
         }
         // A spent budget is not worth an origin request: the filter's own one answers.
         let over_budget = || OriginError::OverBudget {

@@ -473,6 +473,31 @@ pub fn invalidation_callout(
     inv: &Invalidation,
     response: &[(String, Vec<u8>)],
 ) -> Option<Vec<(String, String)>> {
+    let targets = invalidation_targets(config, inv, response)?;
+    let mut headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (":path".to_string(), INVALIDATE_PATH.to_string()),
+        (":authority".to_string(), config.companion.authority.clone()),
+    ];
+    if let Some(secret) = &config.companion.secret {
+        headers.push((AUTH_HEADER.to_string(), secret.expose().to_string()));
+    }
+    for (map, key) in targets {
+        headers.push((
+            INVALIDATE_HEADER.to_string(),
+            format!("{} {}", encode_key(&map), encode_key(&key)),
+        ));
+    }
+    Some(headers)
+}
+
+/// The (map, key) entries an unsafe request's response invalidates (at most
+/// [`MAX_INVALIDATE_TARGETS`]), or `None` when nothing is (an error status, no matching rule).
+pub fn invalidation_targets(
+    config: &Config,
+    inv: &Invalidation,
+    response: &[(String, Vec<u8>)],
+) -> Option<Vec<(String, String)>> {
     let status = pseudo(response, ":status").ok().and_then(parse_status)?;
     // "Non-error status code": 2xx and 3xx.
     if !(200..400).contains(&status) {
@@ -499,21 +524,8 @@ pub fn invalidation_callout(
     if targets.is_empty() {
         return None;
     }
-    let mut headers = vec![
-        (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), INVALIDATE_PATH.to_string()),
-        (":authority".to_string(), config.companion.authority.clone()),
-    ];
-    if let Some(secret) = &config.companion.secret {
-        headers.push((AUTH_HEADER.to_string(), secret.expose().to_string()));
-    }
-    for (map, key) in targets.into_iter().take(MAX_INVALIDATE_TARGETS) {
-        headers.push((
-            INVALIDATE_HEADER.to_string(),
-            format!("{} {}", encode_key(&map), encode_key(&key)),
-        ));
-    }
-    Some(headers)
+    targets.truncate(MAX_INVALIDATE_TARGETS);
+    Some(targets)
 }
 
 /// How the companion's answer was produced, for hits and misses.

@@ -131,6 +131,29 @@ fn host_level(level: LogLevel) -> log::LevelFilter {
     }
 }
 
+/// Whether `mark` is a valid origin-fetch mark for this request under the callout secret.
+fn origin_fetch(config: &Config, request: &[(String, Vec<u8>)], mark: &[u8]) -> bool {
+    let (Some(secret), Some(now)) = (&config.companion.secret, now_ms()) else {
+        return false;
+    };
+    let pseudo = |name: &str| {
+        request
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    };
+    let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) else {
+        return false;
+    };
+    hzcache_contract::origin_fetch_mark_valid(
+        secret.expose().as_bytes(),
+        mark,
+        now / 1000,
+        method,
+        path,
+    )
+}
+
 /// Sends a bodiless callout to the companion with the configured cluster and timeout.
 fn call_companion(config: &Config, headers: &[(String, String)]) -> Result<u32, host::Status> {
     let headers: Vec<(&str, &str)> = headers
@@ -616,7 +639,7 @@ impl Context for Http {
                 if let (Some(keep), Some(now)) = (&pending.l1, now_ms()) {
                     let l1 = self.l1.borrow();
                     if fresh_ms > 0
-                        && l1.cursor() == keep.cursor
+                        && l1.unchanged_since(keep.cursor, &pending.map, &pending.key)
                         && l1.store(
                             &pending.map,
                             &pending.key,
@@ -693,6 +716,22 @@ impl HttpContext for Http {
             Ok(headers) => headers,
             Err(e) => return self.bypass(&format_args!("cannot read headers: {e}")),
         };
+        // A companion's own origin fetch (mesh sidecar in front of the origin) goes straight
+        // upstream; a mark that is not valid is a client's forgery, removed and ignored.
+        if let Some((_, mark)) = request
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(hzcache_contract::ORIGIN_FETCH_HEADER))
+        {
+            let valid = origin_fetch(&config, &request, mark);
+            if let Err(status) =
+                host::remove_header(HeaderMap::Request, hzcache_contract::ORIGIN_FETCH_HEADER)
+            {
+                debug!("[ctx {}] cannot remove the fetch mark: {status:?}", self.id);
+            }
+            if valid {
+                return self.bypass(&"a companion's origin fetch");
+            }
+        }
         // Unsafe methods pass through untouched (body, query and all); their success is
         // remembered so the stored entries they change can be invalidated.
         self.invalidation = callout::plan_invalidation(&config, &request);
@@ -769,6 +808,15 @@ impl HttpContext for Http {
                 return Action::Continue;
             }
         };
+        let Some(targets) = callout::invalidation_targets(&config, &inv, &response) else {
+            return Action::Continue;
+        };
+        // This Envoy's own L1 forgets them at once, so the client that sent the request reads
+        // its write here whatever the companion and the feed do; other Envoys hear it from the
+        // feed.
+        for (map, key) in &targets {
+            self.l1.borrow().drop_key(map, key);
+        }
         let Some(headers) = callout::invalidation_callout(&config, &inv, &response) else {
             return Action::Continue;
         };

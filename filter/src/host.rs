@@ -113,6 +113,7 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_get_shared_data(
         key_data: *const u8,
@@ -149,6 +150,12 @@ unsafe fn owned(data: *mut u8, size: usize) -> Option<Vec<u8>> {
         // bytes with alignment 1, the layout a `Vec<u8>` of capacity `size` frees.
         Some(unsafe { Vec::from_raw_parts(data, size, size) })
     }
+}
+
+/// Removes every value of header `name` from `map`.
+pub fn remove_header(map: HeaderMap, name: &str) -> Result<(), Status> {
+    // SAFETY: `name` is alive for the call.
+    ok(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
 }
 
 /// Asks for `on_tick` on the root context every `period` (0 stops it).

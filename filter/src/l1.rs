@@ -314,8 +314,14 @@ pub fn decode(slot: &[u8]) -> Option<Entry> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedUpdate {
     /// Drop everything (a gap, an overflow, another companion process), then continue from
-    /// `cursor` of `epoch`.
-    DropAll { epoch: String, cursor: u64 },
+    /// `cursor` of `epoch`. `incident` names the cause the same way for every worker that
+    /// reads it (`EPOCH:SEQUENCE` of the `* all` event, `EPOCH:0` for a new epoch), so the
+    /// workers of one Envoy drop once, not once each.
+    DropAll {
+        epoch: String,
+        cursor: u64,
+        incident: String,
+    },
     /// Drop these (map, key) entries, then continue from `cursor`.
     Drop {
         cursor: u64,
@@ -343,12 +349,23 @@ pub fn read_feed(body: &[u8], at: &FeedPosition) -> Option<FeedUpdate> {
     let cursor: u64 = head.next()?.parse().ok()?;
     // A first answer, or another process: nothing before this point can be vouched for.
     if at.epoch.as_deref() != Some(epoch.as_str()) || cursor < at.cursor {
-        return Some(FeedUpdate::DropAll { epoch, cursor });
+        let incident = format!("{epoch}:0");
+        return Some(FeedUpdate::DropAll {
+            epoch,
+            cursor,
+            incident,
+        });
     }
     let mut keys = Vec::new();
-    for line in lines.filter(|l| !l.is_empty()) {
+    // Events follow each other one sequence number apart, so the k-th line is `after + k`.
+    for (k, line) in (1u64..).zip(lines.filter(|l| !l.is_empty())) {
         if line == "* all" {
-            return Some(FeedUpdate::DropAll { epoch, cursor });
+            let incident = format!("{epoch}:{}", at.cursor.saturating_add(k));
+            return Some(FeedUpdate::DropAll {
+                epoch,
+                cursor,
+                incident,
+            });
         }
         let (map, key) = line.split_once(' ')?;
         let (map, key) = (decode_component(map)?, decode_component(key)?);
@@ -564,11 +581,13 @@ mod tests {
             "a variant drops its primary entry"
         );
         assert_eq!(
-            read_feed(b"hzcache-feed 1 00000000000000aa 12\n* all\n", &at),
+            read_feed(b"hzcache-feed 1 00000000000000aa 12\nm k\n* all\nm j", &at),
             Some(FeedUpdate::DropAll {
                 epoch: "00000000000000aa".into(),
-                cursor: 12
-            })
+                cursor: 12,
+                incident: "00000000000000aa:12".into(),
+            }),
+            "the second line after cursor 10 is event 12, whoever reads it"
         );
         // Another process, a first answer, or a cursor that went backwards: drop everything.
         for body in [

@@ -2,6 +2,8 @@
 //! through the host, and following the companion's invalidation feed. What an entry is and
 //! when it answers is `l1.rs`'s (pure); this moves bytes and keeps the per-worker position.
 
+use std::collections::VecDeque;
+
 use crate::config::L1Settings;
 use crate::host;
 use crate::l1::{self, Entry, FeedPosition, FeedUpdate, GENERATION_KEY};
@@ -21,7 +23,16 @@ pub struct L1 {
     /// Whether the feed was current at the last look (to drop everything once when it goes
     /// stale).
     was_current: bool,
+    /// Keys the feed dropped recently, with the cursor of the answer that named them: an
+    /// answer whose callout went out before one of these must not be kept.
+    recent: VecDeque<(u64, String, String)>,
+    /// The cursor of the last drop of everything.
+    dropped_all_at: u64,
 }
+
+/// How many recently dropped keys are remembered; past that, answers from before the oldest
+/// are not kept (a cost in hits only).
+const RECENT_DROPS: usize = 4096;
 
 /// What applying a feed answer did, for the counters.
 pub struct Applied {
@@ -39,6 +50,8 @@ impl L1 {
             poll: None,
             last_poll_at: 0,
             was_current: false,
+            recent: VecDeque::new(),
+            dropped_all_at: 0,
         }
     }
 
@@ -72,7 +85,7 @@ impl L1 {
         let went_stale = self.was_current && !current;
         self.was_current = current;
         if went_stale {
-            self.drop_all();
+            self.drop_all(None);
         }
         went_stale
     }
@@ -96,19 +109,29 @@ impl L1 {
             dropped_all: false,
         };
         match update {
-            FeedUpdate::DropAll { epoch, cursor } => {
-                self.drop_all();
-                applied.dropped_all = true;
+            FeedUpdate::DropAll {
+                epoch,
+                cursor,
+                incident,
+            } => {
+                // Every worker reads the same incident from the feed: one bump for all.
+                applied.dropped_all = self.drop_all(Some(&incident));
                 self.feed = FeedPosition {
                     epoch: Some(epoch),
                     cursor,
                 };
+                self.recent.clear();
+                self.dropped_all_at = cursor;
             }
             FeedUpdate::Drop { cursor, keys } => {
                 for (map, key) in keys {
                     if self.drop_key(&map, &key) {
                         applied.dropped_keys = applied.dropped_keys.saturating_add(1);
                     }
+                    if self.recent.len() == RECENT_DROPS {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back((cursor, map, key));
                 }
                 self.feed.cursor = cursor;
             }
@@ -118,8 +141,10 @@ impl L1 {
     }
 
     /// Bumps the shared generation: every entry stored before is dead, in every worker as soon
-    /// as its tick reads the new generation (and at once in this one).
-    pub fn drop_all(&mut self) {
+    /// as its tick reads the new generation (and at once in this one). `incident` names what
+    /// caused it (the feed's `EPOCH:CURSOR`): a worker that finds the same incident already
+    /// applied by another only adopts its generation. Returns whether it bumped.
+    pub fn drop_all(&mut self, incident: Option<&str>) -> bool {
         for _ in 0..4 {
             let (value, cas) = match host::shared_data(GENERATION_KEY) {
                 Ok(v) => v,
@@ -128,12 +153,18 @@ impl L1 {
                     break;
                 }
             };
-            let shared = value.as_deref().and_then(decode_u64).unwrap_or(0);
+            let (shared, applied) = value.as_deref().map(decode_generation).unwrap_or((0, ""));
+            if incident.is_some_and(|i| i == applied) {
+                self.generation = self.generation.max(shared);
+                return false;
+            }
             let next = shared.max(self.generation).saturating_add(1);
-            match host::set_shared_data(GENERATION_KEY, &next.to_le_bytes(), cas) {
+            let mut bytes = next.to_le_bytes().to_vec();
+            bytes.extend_from_slice(incident.unwrap_or("").as_bytes());
+            match host::set_shared_data(GENERATION_KEY, &bytes, cas) {
                 Ok(()) => {
                     self.generation = next;
-                    return;
+                    return true;
                 }
                 Err(host::Status::CAS_MISMATCH) => continue,
                 Err(status) => {
@@ -144,9 +175,31 @@ impl L1 {
         }
         // Without the shared bump at least this worker stops serving what it had.
         self.generation = self.generation.saturating_add(1);
+        true
     }
 
-    fn drop_key(&self, map: &str, key: &str) -> bool {
+    /// Whether an answer whose callout went out at feed cursor `since` may be kept: nothing
+    /// the feed said since then concerns its key (or, not knowing, assume it did).
+    pub fn unchanged_since(&self, since: u64, map: &str, key: &str) -> bool {
+        if self.dropped_all_at > since {
+            return false;
+        }
+        if self.recent.front().is_some_and(|(c, _, _)| *c <= since)
+            || self.recent.len() < RECENT_DROPS
+        {
+            return !self
+                .recent
+                .iter()
+                .any(|(c, m, k)| *c > since && m == map && k == key);
+        }
+        false
+    }
+
+    /// Drops the entry of `(map, key)` if its slot holds it; whether it did.
+    pub fn drop_key(&self, map: &str, key: &str) -> bool {
+        if !self.enabled() {
+            return false;
+        }
         let slot = l1::slot_key(l1::slot_of(map, key, self.settings.slots));
         let Ok((Some(bytes), cas)) = host::shared_data(&slot) else {
             return false;
@@ -211,11 +264,14 @@ impl L1 {
     }
 }
 
-fn decode_u64(b: &[u8]) -> Option<u64> {
-    Some(u64::from_le_bytes(b.try_into().ok()?))
+/// The shared generation value: 8 bytes of generation, then the incident that set it.
+fn decode_generation(b: &[u8]) -> (u64, &str) {
+    let (n, rest) = b.split_at(b.len().min(8));
+    let n = n.try_into().map(u64::from_le_bytes).unwrap_or(0);
+    (n, std::str::from_utf8(rest).unwrap_or(""))
 }
 
 fn read_generation() -> Option<u64> {
     let (value, _) = host::shared_data(GENERATION_KEY).ok()?;
-    value.as_deref().and_then(decode_u64)
+    value.as_deref().map(|v| decode_generation(v).0)
 }

@@ -110,6 +110,23 @@ pub fn demo_config_with_rules_first(rules: serde_json::Value) -> Result<String> 
     Ok(config.to_string())
 }
 
+/// The first answer for `url` that is not a `HIT`, asking for up to 1.5 s: a purge by an
+/// operator reaches each Envoy's L1 through the companion's invalidation feed, within a second
+/// (`docs/callout-protocol.md`). Returns the last answer if every one was a hit.
+pub fn after_purge(url: &str) -> crate::Reply {
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    loop {
+        let r = match crate::get(url) {
+            Ok(r) => r,
+            Err(e) => panic!("GET {url}: {e:#}"),
+        };
+        if r.cache() != "HIT" || std::time::Instant::now() >= deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Any method, with headers and a body (the harness's one HTTP client, re-exported here).
 pub use crate::client::send;
 

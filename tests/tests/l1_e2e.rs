@@ -215,11 +215,13 @@ fn a_companion_restart_makes_the_filter_drop_what_it_cannot_trust() {
         .companion
         .wait_ready(Duration::from_secs(30))
         .unwrap();
-    wait_for_feed(f.node());
-    assert!(
-        stat(&f.node().envoy.stats(), "wasmcustom.hzcache.l1_drop_all").unwrap_or(0) > drops,
-        "a new feed epoch drops L1"
-    );
+    // The restarted companion's feed has a new epoch: the filter drops everything it has.
+    hzcache_e2e::wait_until(
+        "L1 dropped for the new epoch",
+        Duration::from_secs(5),
+        || stat(&f.node().envoy.stats(), "wasmcustom.hzcache.l1_drop_all").unwrap_or(0) > drops,
+    )
+    .unwrap();
     // The entry is still in Hazelcast: an L2 hit, then L1 again.
     let r = get(&f.node().url(&p)).unwrap();
     assert_eq!(r.cache(), "HIT");
