@@ -31,6 +31,50 @@ pub struct Answer {
 /// the filter strips every `x-hzcache-*` field.
 pub const FRESH_MS: &str = "x-hzcache-fresh-ms";
 
+/// RFC 9211's response field: how this cache handled the request, as `hzcache; …`.
+pub const CACHE_STATUS: &str = "cache-status";
+
+/// How a stored entry answers, for `x-cache` and `Cache-Status` (RFC 9211). Only what stays
+/// true when the filter's L1 replays a `Hit` answer goes on it (no `ttl`: the L1 copy ages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Fresh from storage: `hzcache; hit`. The only answer the L1 may keep.
+    Hit,
+    /// Stale from storage (`detail` says why: `stale-while-revalidate`, `max-stale`,
+    /// `stale-if-error`, `origin-unreachable`, `origin-slow`): `hzcache; hit; fwd=stale`.
+    Stale(&'static str),
+    /// A stale entry (or a client's `no-cache`: `fwd` = `request`) confirmed by the origin's
+    /// 304: `hzcache; fwd=stale; fwd-status=304`.
+    Revalidated(&'static str),
+    /// Stored by another request's origin fetch this one waited for: `hzcache;
+    /// fwd=uri-miss; collapsed`.
+    Collapsed,
+}
+
+impl Served {
+    fn label(self) -> &'static str {
+        match self {
+            Served::Hit | Served::Collapsed => "HIT",
+            Served::Stale(_) => "STALE",
+            Served::Revalidated(_) => "REVALIDATED",
+        }
+    }
+
+    fn cache_status(self) -> String {
+        match self {
+            Served::Hit => "hzcache; hit".into(),
+            Served::Stale(detail) => format!("hzcache; hit; fwd=stale; detail={detail}"),
+            Served::Revalidated(fwd) => format!("hzcache; fwd={fwd}; fwd-status=304"),
+            Served::Collapsed => "hzcache; fwd=uri-miss; collapsed".into(),
+        }
+    }
+}
+
+/// A `Cache-Status` value; built from tokens and digits only, so it is always a valid field.
+pub fn cache_status_value(v: String) -> HeaderValue {
+    HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("hzcache"))
+}
+
 fn text_plain() -> HeaderValue {
     HeaderValue::from_static("text/plain; charset=utf-8")
 }
@@ -77,6 +121,7 @@ fn not_modified_answer(
     from: &HeaderMap,
     age: Option<u64>,
     label: &'static str,
+    cache_status: HeaderValue,
 ) -> Answer {
     let mut h = HeaderMap::new();
     for name in freshness::NOT_MODIFIED_HEADERS {
@@ -88,40 +133,47 @@ fn not_modified_answer(
         h.insert("age", HeaderValue::from(age));
     }
     h.insert("x-cache", HeaderValue::from_static(label));
+    h.insert(CACHE_STATUS, cache_status);
     Answer::outcome(outcome, StatusCode::NOT_MODIFIED, h, Bytes::new())
 }
 
 /// The client answer for a stored entry: its status, headers and body, `age`, `x-cache`; a 304
-/// when the client's conditional request matches. `label` is the `x-cache` value.
-pub fn entry_answer(req: &FetchRequest, entry: &Entry, label: &'static str, now_ms: i64) -> Answer {
+/// when the client's conditional request matches. `served` gives `x-cache` and
+/// `Cache-Status`.
+pub fn entry_answer(req: &FetchRequest, entry: &Entry, served: Served, now_ms: i64) -> Answer {
     // The hit path: one header map, built once from the entry and trimmed in place for the
     // client (no second copy).
     let mut headers = header_map(&entry.headers);
     let age = current_age(&entry.freshness, now_ms);
+    let label = served.label();
+    let status_value = cache_status_value(served.cache_status());
     if not_modified(
         &req.client_headers,
         entry.status,
         &headers,
         now_ms.div_euclid(1000),
     ) {
-        return not_modified_answer("hit", &headers, Some(age), label);
+        return not_modified_answer("hit", &headers, Some(age), label, status_value);
     }
     let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
     let range = range_of(req, entry, &headers, now_ms);
     strip_for_client_in_place(&mut headers);
     headers.insert("age", HeaderValue::from(age));
     headers.insert("x-cache", HeaderValue::from_static(label));
+    headers.insert(CACHE_STATUS, status_value.clone());
     let len = entry.body.len() as u64;
     match range {
         // For HEAD the body still goes to the filter: Envoy's local reply for a HEAD request
         // sets Content-Length from it and sends no body (docs/callout-protocol.md).
         RangeAnswer::Whole => {
             // The whole stored response, fresh: the filter may keep a copy in its L1 for as
-            // long as it stays fresh (never a 304, a slice or a stale answer).
-            let fresh_ms = if label == "STALE" {
-                0
-            } else {
+            // long as it stays fresh (never a 304, a slice or a stale answer, and not a
+            // revalidated or collapsed one, whose `x-cache`/`Cache-Status` describe this
+            // exchange only: a replay would claim an origin exchange that did not happen).
+            let fresh_ms = if served == Served::Hit {
                 freshness::fresh_ms_left(&entry.freshness, now_ms)
+            } else {
+                0
             };
             if fresh_ms > 0 {
                 headers.insert(FRESH_MS, HeaderValue::from(fresh_ms));
@@ -157,6 +209,7 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, label: &'static str, now_
             h.insert(CONTENT_RANGE, content_range(format!("bytes */{len}")));
             h.insert("age", HeaderValue::from(age));
             h.insert("x-cache", HeaderValue::from_static(label));
+            h.insert(CACHE_STATUS, status_value);
             Answer::outcome("hit", StatusCode::RANGE_NOT_SATISFIABLE, h, Bytes::new())
         }
     }
@@ -184,31 +237,86 @@ fn range_of(req: &FetchRequest, entry: &Entry, stored: &HeaderMap, now_ms: i64) 
     parse_range(value.as_bytes(), entry.body.len() as u64)
 }
 
+/// How a response fetched now was forwarded and kept, for its `Cache-Status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// RFC 9211 `fwd`: `uri-miss`, `vary-miss`, `stale` (a stale entry refetched),
+    /// `request` (the client's `no-cache`).
+    pub fwd: &'static str,
+    /// Stored: its remaining freshness, seconds (`ttl`; misses are never kept by the L1,
+    /// so this stays true).
+    pub stored_ttl: Option<u64>,
+}
+
 /// The client answer for a response fetched now (`MISS`): the origin's headers as relayed to a
-/// client (`client_headers`, already stripped), `age` when it was stored with a non-zero
-/// initial age, and a 304 instead when the client's conditional request matches.
+/// client (`client_headers`, already stripped), `age` (the §4.2.3 corrected initial age, sent
+/// when it is not zero or the origin sent an `Age`: RFC 9111 §5.1 wants it on every answer
+/// that passed through a cache with one), `Cache-Status`, and a 304 instead when the client's
+/// conditional request matches.
 pub fn origin_answer(
     req: &FetchRequest,
     status: StatusCode,
     mut client_headers: HeaderMap,
     body: Bytes,
-    stored_age: Option<u32>,
+    age: Option<u64>,
+    how: Forwarded,
     now_ms: i64,
 ) -> Answer {
-    let age = stored_age.filter(|a| *a > 0).map(u64::from);
     if let Some(a) = age {
         client_headers.insert("age", HeaderValue::from(a));
     }
     client_headers.insert("x-cache", HeaderValue::from_static("MISS"));
+    let mut cs = format!("hzcache; fwd={}; fwd-status={}", how.fwd, status.as_u16());
+    if let Some(ttl) = how.stored_ttl {
+        cs.push_str(&format!("; stored; ttl={ttl}"));
+    }
+    let cs = cache_status_value(cs);
+    client_headers.insert(CACHE_STATUS, cs.clone());
     if not_modified(
         &req.client_headers,
         status.as_u16(),
         &client_headers,
         now_ms.div_euclid(1000),
     ) {
-        return not_modified_answer("miss", &client_headers, age, "MISS");
+        return not_modified_answer("miss", &client_headers, age, "MISS", cs);
     }
     Answer::outcome("miss", status, client_headers, body)
+}
+
+/// The answer to `only-if-cached` when nothing stored may answer (RFC 9111 §5.2.1.7): a 504,
+/// never an origin request.
+pub fn only_if_cached_answer() -> Answer {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, text_plain());
+    h.insert("x-cache", HeaderValue::from_static("MISS"));
+    h.insert(
+        CACHE_STATUS,
+        HeaderValue::from_static("hzcache; detail=only-if-cached"),
+    );
+    Answer::outcome(
+        "miss",
+        StatusCode::GATEWAY_TIMEOUT,
+        h,
+        Bytes::from_static(b"not in the cache (only-if-cached)\n"),
+    )
+}
+
+/// The answer when the origin's answer is not valid HTTP (RFC 9110 §15.6.3): a 502 with a
+/// plain explanation, never stored; the filter relays it, so the origin is asked once.
+pub fn invalid_origin_answer() -> Answer {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, text_plain());
+    h.insert("x-cache", HeaderValue::from_static("MISS"));
+    h.insert(
+        CACHE_STATUS,
+        HeaderValue::from_static("hzcache; fwd=uri-miss; detail=origin-invalid"),
+    );
+    Answer::outcome(
+        "miss",
+        StatusCode::BAD_GATEWAY,
+        h,
+        Bytes::from_static(b"the origin's answer was not valid HTTP\n"),
+    )
 }
 
 /// Turns a `body`-mode value into a hit; `None` for a value of a type hzcache does not write
@@ -225,6 +333,7 @@ pub fn body_value_answer(req: &FetchRequest, value: Value) -> Option<Answer> {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, content_type);
     headers.insert("x-cache", HeaderValue::from_static("HIT"));
+    headers.insert(CACHE_STATUS, HeaderValue::from_static("hzcache; hit"));
     Some(Answer::outcome("hit", StatusCode::OK, headers, body))
 }
 
@@ -260,7 +369,7 @@ mod tests {
         let a = entry_answer(
             &request(Mode::Envelope, &[]),
             &entry(10_000, 60),
-            "HIT",
+            Served::Hit,
             15_500,
         );
         assert_eq!(a.status, StatusCode::OK);
@@ -275,14 +384,14 @@ mod tests {
     #[test]
     fn a_matching_conditional_request_gets_a_304_without_body() {
         let req = request(Mode::Envelope, &[("if-none-match", "\"v\"")]);
-        let a = entry_answer(&req, &entry(10_000, 60), "HIT", 10_000);
+        let a = entry_answer(&req, &entry(10_000, 60), Served::Hit, 10_000);
         assert_eq!(a.status, StatusCode::NOT_MODIFIED);
         assert!(a.body.is_empty());
         assert_eq!(a.headers["etag"], "\"v\"");
         assert!(!a.headers.contains_key("content-type"));
         let req = request(Mode::Envelope, &[("if-none-match", "\"other\"")]);
         assert_eq!(
-            entry_answer(&req, &entry(10_000, 60), "HIT", 10_000).status,
+            entry_answer(&req, &entry(10_000, 60), Served::Hit, 10_000).status,
             StatusCode::OK
         );
     }
@@ -290,7 +399,7 @@ mod tests {
     fn with_range(method: &'static str, extra: &[(&'static str, &'static str)]) -> Answer {
         let mut req = request(Mode::Envelope, extra);
         req.method = method.into();
-        entry_answer(&req, &entry(10_000, 60), "HIT", 10_000)
+        entry_answer(&req, &entry(10_000, 60), Served::Hit, 10_000)
     }
 
     #[test]
@@ -346,7 +455,7 @@ mod tests {
         let a = entry_answer(
             &request(Mode::Envelope, &[("range", "bytes=0-1")]),
             &e,
-            "HIT",
+            Served::Hit,
             10_000,
         );
         assert_eq!((a.status, a.body.len()), (StatusCode::NOT_FOUND, 5));
@@ -356,26 +465,131 @@ mod tests {
     }
 
     #[test]
-    fn a_miss_carries_a_nonzero_stored_age_and_a_matching_client_gets_a_304() {
+    fn rfc9111_5_1_a_miss_carries_the_age_it_is_given_and_a_matching_client_gets_a_304() {
         let mut h = HeaderMap::new();
         h.insert("etag", HeaderValue::from_static("\"v\""));
         h.insert("content-type", HeaderValue::from_static("text/plain"));
         let body = Bytes::from_static(b"hello");
         let plain = request(Mode::Envelope, &[]);
-        let a = origin_answer(&plain, StatusCode::OK, h.clone(), body.clone(), Some(0), 0);
+        let fwd = Forwarded {
+            fwd: "uri-miss",
+            stored_ttl: Some(60),
+        };
+        let a = origin_answer(
+            &plain,
+            StatusCode::OK,
+            h.clone(),
+            body.clone(),
+            None,
+            fwd,
+            0,
+        );
         assert_eq!(
             (a.status, a.headers[OUTCOME].to_str().unwrap()),
             (StatusCode::OK, "miss")
         );
-        assert!(!a.headers.contains_key("age"), "a zero age is not sent");
+        assert!(!a.headers.contains_key("age"));
         assert_eq!(a.headers["x-cache"], "MISS");
+        assert_eq!(
+            a.headers[CACHE_STATUS],
+            "hzcache; fwd=uri-miss; fwd-status=200; stored; ttl=60"
+        );
         assert_eq!(a.body, "hello");
+        // `Age: 0` from the origin is relayed as such (§5.1).
+        let a = origin_answer(
+            &plain,
+            StatusCode::OK,
+            h.clone(),
+            body.clone(),
+            Some(0),
+            fwd,
+            0,
+        );
+        assert_eq!(a.headers["age"], "0");
+        let unstored = Forwarded {
+            fwd: "uri-miss",
+            stored_ttl: None,
+        };
+        let a = origin_answer(
+            &plain,
+            StatusCode::OK,
+            h.clone(),
+            body.clone(),
+            Some(3),
+            unstored,
+            0,
+        );
+        assert_eq!(a.headers["age"], "3");
+        assert_eq!(
+            a.headers[CACHE_STATUS],
+            "hzcache; fwd=uri-miss; fwd-status=200"
+        );
         let conditional = request(Mode::Envelope, &[("if-none-match", "\"v\"")]);
-        let a = origin_answer(&conditional, StatusCode::OK, h, body, Some(4), 0);
+        let a = origin_answer(&conditional, StatusCode::OK, h, body, Some(4), fwd, 0);
         assert_eq!(a.status, StatusCode::NOT_MODIFIED);
         assert_eq!(a.headers["age"], "4");
         assert_eq!(a.headers["etag"], "\"v\"");
+        assert!(a.headers.contains_key(CACHE_STATUS));
         assert!(a.body.is_empty() && !a.headers.contains_key("content-type"));
+    }
+
+    #[test]
+    fn rfc9211_cache_status_says_how_a_stored_entry_answered_and_only_hits_go_to_the_l1() {
+        let req = request(Mode::Envelope, &[]);
+        let e = entry(10_000, 60);
+        let cs = |how: Served| {
+            let a = entry_answer(&req, &e, how, 10_000);
+            (
+                a.headers[CACHE_STATUS].to_str().unwrap().to_string(),
+                a.headers["x-cache"].to_str().unwrap().to_string(),
+                a.headers.contains_key(FRESH_MS),
+            )
+        };
+        assert_eq!(cs(Served::Hit), ("hzcache; hit".into(), "HIT".into(), true));
+        assert_eq!(
+            cs(Served::Stale("stale-if-error")),
+            (
+                "hzcache; hit; fwd=stale; detail=stale-if-error".into(),
+                "STALE".into(),
+                false
+            )
+        );
+        assert_eq!(
+            cs(Served::Revalidated("stale")),
+            (
+                "hzcache; fwd=stale; fwd-status=304".into(),
+                "REVALIDATED".into(),
+                false
+            )
+        );
+        assert_eq!(
+            cs(Served::Collapsed),
+            (
+                "hzcache; fwd=uri-miss; collapsed".into(),
+                "HIT".into(),
+                false
+            )
+        );
+        // 304, 206 and 416 from an entry carry it too.
+        let a = entry_answer(
+            &request(Mode::Envelope, &[("if-none-match", "\"v\"")]),
+            &e,
+            Served::Hit,
+            10_000,
+        );
+        assert_eq!(a.headers[CACHE_STATUS], "hzcache; hit");
+        for r in ["bytes=0-1", "bytes=9-"] {
+            let a = entry_answer(
+                &request(Mode::Envelope, &[("range", r)]),
+                &e,
+                Served::Hit,
+                10_000,
+            );
+            assert_eq!(a.headers[CACHE_STATUS], "hzcache; hit", "{r}");
+        }
+        assert_eq!(only_if_cached_answer().status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(invalid_origin_answer().status, StatusCode::BAD_GATEWAY);
+        assert_eq!(invalid_origin_answer().outcome_name(), "miss");
     }
 
     #[test]

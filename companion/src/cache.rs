@@ -27,18 +27,23 @@ use hyper::header::HeaderMap;
 use hyper::StatusCode;
 use tracing::Instrument;
 
-use crate::answer::{body_value_answer, entry_answer, origin_answer, Answer};
+use crate::answer::{
+    body_value_answer, entry_answer, invalid_origin_answer, only_if_cached_answer, origin_answer,
+    Answer, Forwarded, Served,
+};
 use crate::coalesce::{flight_key, Claim, Done, Inflight, Marker, Role, Waited, INFLIGHT_MAP};
 use crate::config::Config;
 use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
 use crate::feed_driver::FeedHandle;
 use crate::fetch_request::{key_digest, FetchRequest, Mode};
-use crate::freshness::{self, reuse, Decision, Freshness, RequestRules, Reuse, Times};
+use crate::freshness::{
+    self, reuse, stale_if_unreachable, Decision, Freshness, Policy, RequestRules, Reuse, Times,
+};
 use crate::hazelcast::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
 use crate::metrics::{ErrorKind, Event, Metrics, Outcome};
 use crate::origin::{OriginClient, OriginError, OriginResponse};
-use crate::vary::{decode_primary, select_vary, variant_key};
+use crate::vary::{decode_primary, language_alias, select_vary, top_language, variant_key};
 
 /// The shared state of the cache flow.
 pub struct Cache {
@@ -155,6 +160,36 @@ impl Cache {
             }
         };
         let now = now_ms();
+        // only-if-cached (RFC 9111 §5.2.1.7): what storage can answer, or a 504; the origin
+        // is never asked.
+        if rules.only_if_cached {
+            let answer = match found {
+                Found::Body(answer) if !rules.revalidate => Some(answer),
+                Found::Entry(entry) => match reuse(&entry.freshness, &rules, now) {
+                    Reuse::Fresh => Some(self.served(&req, &entry, Served::Hit, Outcome::Hit, now)),
+                    Reuse::StaleWhileRevalidate => Some(self.served(
+                        &req,
+                        &entry,
+                        Served::Stale("stale-while-revalidate"),
+                        Outcome::Stale,
+                        now,
+                    )),
+                    Reuse::StaleAllowed => Some(self.served(
+                        &req,
+                        &entry,
+                        Served::Stale("max-stale"),
+                        Outcome::Stale,
+                        now,
+                    )),
+                    Reuse::Revalidate { .. } => None,
+                },
+                _ => None,
+            };
+            return answer.unwrap_or_else(|| {
+                self.metrics.outcome(Outcome::Miss);
+                only_if_cached_answer()
+            });
+        }
         let (stale, overwrite, index) = match found {
             // The filter's own upstream request answers, a fresh one: no-cache is satisfied.
             Found::TooLarge => return self.known_too_large(),
@@ -166,10 +201,15 @@ impl Cache {
             Found::Foreign => (None, false, None),
             Found::Nothing { index } => (None, true, index),
             Found::Entry(entry) => match reuse(&entry.freshness, &rules, now) {
-                Reuse::Fresh => return self.served(&req, &entry, "HIT", Outcome::Hit, now),
+                Reuse::Fresh => return self.served(&req, &entry, Served::Hit, Outcome::Hit, now),
                 Reuse::StaleWhileRevalidate => {
                     self.refresh_in_background(&req, &entry);
-                    return self.served(&req, &entry, "STALE", Outcome::Stale, now);
+                    let how = Served::Stale("stale-while-revalidate");
+                    return self.served(&req, &entry, how, Outcome::Stale, now);
+                }
+                Reuse::StaleAllowed => {
+                    let how = Served::Stale("max-stale");
+                    return self.served(&req, &entry, how, Outcome::Stale, now);
                 }
                 Reuse::Revalidate { stale_if_error } => (
                     Some(Stale {
@@ -206,7 +246,13 @@ impl Cache {
     fn past_deadline(&self, req: &FetchRequest, stale: Option<Stale>) -> Answer {
         self.metrics.event(Event::Deadline);
         match stale.filter(|s| s.if_error) {
-            Some(s) => self.served(req, &s.entry, "STALE", Outcome::Stale, now_ms()),
+            Some(s) => self.served(
+                req,
+                &s.entry,
+                Served::Stale("origin-slow"),
+                Outcome::Stale,
+                now_ms(),
+            ),
             None => {
                 tracing::debug!("origin slower than the filter's deadline; passing");
                 self.metrics.outcome(Outcome::Pass);
@@ -220,11 +266,11 @@ impl Cache {
         &self,
         req: &FetchRequest,
         entry: &Entry,
-        label: &'static str,
+        how: Served,
         outcome: Outcome,
         now: i64,
     ) -> Answer {
-        let a = entry_answer(req, entry, label, now);
+        let a = entry_answer(req, entry, how, now);
         self.count_served(&a, outcome);
         a
     }
@@ -287,21 +333,40 @@ impl Cache {
             (None, Some(index)) => {
                 let selected = select_vary(&req.client_headers, &index.names);
                 let vk = variant_key(&req.key, index.id, &selected);
-                match self.timed_get(&map, &vk).await? {
-                    Some(Value::Bytes(vb)) => match Entry::decode(&vb) {
-                        // The entry names the values it was stored for: a hash collision or
-                        // a foreign value is a miss, never another client's variant.
-                        Ok(e) if e.vary == selected => Ok(Found::Entry(e)),
-                        _ => Ok(Found::Nothing { index: Some(index) }),
-                    },
-                    _ => Ok(Found::Nothing { index: Some(index) }),
+                if let Some(e) = self.variant(&map, &vk, &selected).await? {
+                    return Ok(Found::Entry(e));
                 }
+                // A variant whose Content-Language is the language this request prefers
+                // above all (vary.rs, language aliases).
+                let alias =
+                    top_language(&req.client_headers).and_then(|l| language_alias(&selected, &l));
+                if let Some(alias) = alias {
+                    let ak = variant_key(&req.key, index.id, &alias);
+                    if let Some(e) = self.variant(&map, &ak, &alias).await? {
+                        return Ok(Found::Entry(e));
+                    }
+                }
+                Ok(Found::Nothing { index: Some(index) })
             }
             (None, None) => {
                 tracing::warn!("stored value is not a valid envelope; refetching");
                 Ok(Found::Nothing { index: None })
             }
         }
+    }
+
+    /// The variant stored under `vk`, if it names exactly the `selected` values: a hash
+    /// collision or a foreign value is a miss, never another client's variant.
+    async fn variant(
+        &self,
+        map: &Map,
+        vk: &str,
+        selected: &[(String, bytes::Bytes)],
+    ) -> Result<Option<Entry>, HazelcastError> {
+        Ok(match self.timed_get(map, vk).await? {
+            Some(Value::Bytes(vb)) => Entry::decode(&vb).ok().filter(|e| e.vary == selected),
+            _ => None,
+        })
     }
 
     /// A miss or revalidation, coalesced with every other one for the same key.
@@ -378,7 +443,7 @@ impl Cache {
                 if e.freshness.stored_at_ms >= since
                     && reuse(&e.freshness, &RequestRules::default(), now) == Reuse::Fresh =>
             {
-                Some(self.served(req, &e, "HIT", Outcome::Hit, now))
+                Some(self.served(req, &e, Served::Collapsed, Outcome::Hit, now))
             }
             Found::Body(a) if since == i64::MIN => {
                 self.metrics.outcome(Outcome::Hit);
@@ -490,6 +555,19 @@ impl Cache {
             .as_ref()
             .map(|s| validators_of(&s.entry))
             .unwrap_or_default();
+        // Why this request goes forward (RFC 9211 `fwd`): a stored entry that is stale, or
+        // fresh but the client asked for validation; a variant not stored yet; nothing stored.
+        let fwd = match (&stale, &index) {
+            (Some(s), _) => {
+                if reuse(&s.entry.freshness, &RequestRules::default(), now_ms()) == Reuse::Fresh {
+                    "request"
+                } else {
+                    "stale"
+                }
+            }
+            (None, Some(_)) => "vary-miss",
+            (None, None) => "uri-miss",
+        };
         if !conditional.is_empty() {
             self.metrics.event(Event::Revalidation);
         }
@@ -549,6 +627,23 @@ impl Cache {
                     tracing::info!(error = %e, "origin failed; serving stale (stale-if-error)");
                     return self.stale_if_error(req, stale, times.response_ms);
                 }
+                // A disconnected cache (RFC 9111 §4.2.4): the origin cannot be reached, and
+                // the entry allows a short stale use for that (`--stale-if-unreachable-secs`).
+                if let (OriginError::Unreachable(_), Some(s)) = (&e, &stale) {
+                    if stale_if_unreachable(&s.entry.freshness, times.response_ms) {
+                        tracing::info!(error = %e, "origin unreachable; serving stale");
+                        let how = Served::Stale("origin-unreachable");
+                        let a = self.served(req, &s.entry, how, Outcome::Stale, times.response_ms);
+                        return (a, Done::NotStored);
+                    }
+                }
+                // Not valid HTTP: the filter must not ask the origin again (its upstream
+                // request would), so the companion answers a 502 itself; nothing is stored.
+                if let OriginError::Invalid(_) = e {
+                    tracing::warn!(origin = %req.origin, error = %e, "origin answer is not valid HTTP; answering 502");
+                    self.metrics.outcome(Outcome::Miss);
+                    return (invalid_origin_answer(), Done::NotStored);
+                }
                 // The origin's failure, not ours: `pass` sends the request upstream, where the
                 // client gets what the origin (or Envoy) answers, and the filter's breaker
                 // does not count it against the companion.
@@ -560,11 +655,11 @@ impl Cache {
         if resp.status == StatusCode::NOT_MODIFIED {
             if let Some(s) = stale.filter(|_| !conditional.is_empty()) {
                 return self
-                    .refreshed(req, s.entry, resp, times, overwrite, index)
+                    .refreshed(req, s.entry, resp, times, overwrite, index, fwd)
                     .await;
             }
         }
-        self.fresh_response(req, resp, times, overwrite, index)
+        self.fresh_response(req, resp, times, overwrite, index, fwd)
             .await
     }
 
@@ -598,7 +693,13 @@ impl Cache {
     fn stale_if_error(&self, req: &FetchRequest, stale: Option<Stale>, now: i64) -> (Answer, Done) {
         match stale {
             Some(s) => (
-                self.served(req, &s.entry, "STALE", Outcome::Stale, now),
+                self.served(
+                    req,
+                    &s.entry,
+                    Served::Stale("stale-if-error"),
+                    Outcome::Stale,
+                    now,
+                ),
                 Done::NotStored,
             ),
             None => (Answer::pass("origin-failed"), Done::NotStored),
@@ -606,6 +707,7 @@ impl Cache {
     }
 
     /// The origin said 304: the stored entry, its headers updated, is fresh again.
+    #[allow(clippy::too_many_arguments)]
     async fn refreshed(
         &self,
         req: &FetchRequest,
@@ -614,6 +716,7 @@ impl Cache {
         times: Times,
         overwrite: bool,
         index: Option<VaryIndex>,
+        fwd: &'static str,
     ) -> (Answer, Done) {
         let headers = merge_not_modified(&header_map(&old.headers), &resp.headers);
         let decision = freshness::decide(
@@ -621,7 +724,7 @@ impl Cache {
             &req.client_headers,
             old.status,
             &headers,
-            &req.policy,
+            &self.policy(req),
             times,
         );
         let done = match decision {
@@ -645,12 +748,21 @@ impl Cache {
             headers: header_pairs(&headers),
             body: old.body,
         };
-        let a = entry_answer(req, &entry, "REVALIDATED", times.response_ms);
+        let a = entry_answer(req, &entry, Served::Revalidated(fwd), times.response_ms);
         self.count_served(&a, Outcome::Revalidated);
         (a, done)
     }
 
+    /// The rule's policy with the companion's own settings.
+    fn policy(&self, req: &FetchRequest) -> Policy {
+        Policy {
+            stale_if_unreachable: self.config.stale_if_unreachable_secs,
+            ..req.policy
+        }
+    }
+
     /// A full response from the origin: store it if it may be, and answer the client.
+    #[allow(clippy::too_many_arguments)]
     async fn fresh_response(
         &self,
         req: &FetchRequest,
@@ -658,6 +770,7 @@ impl Cache {
         times: Times,
         overwrite: bool,
         index: Option<VaryIndex>,
+        fwd: &'static str,
     ) -> (Answer, Done) {
         let status = resp.status.as_u16();
         let decision = freshness::decide(
@@ -665,18 +778,25 @@ impl Cache {
             &req.client_headers,
             status,
             &resp.headers,
-            &req.policy,
+            &self.policy(req),
             times,
         );
         let mut done = Done::NotStored;
-        let mut age = None;
+        // Age on every answer (RFC 9111 §5.1): the corrected initial age of §4.2.3, stored or
+        // not; sent when it is not zero or the origin sent one (`Age: 0` included).
+        let initial = freshness::initial_age(&resp.headers, times);
+        let age = (initial > 0 || freshness::age_value(&resp.headers).is_some()).then_some(initial);
+        let mut stored_ttl = None;
         match decision {
             Decision::Store(f) if overwrite => {
-                age = Some(f.initial_age_secs);
+                let ttl = u64::from(f.lifetime_secs).saturating_sub(u64::from(f.initial_age_secs));
                 let stored_headers = strip_for_storage(&resp.headers);
                 done = self
                     .store(req, status, &stored_headers, &resp.body, f, index)
                     .await;
+                if done == Done::Stored {
+                    stored_ttl = Some(ttl);
+                }
             }
             Decision::Store(_) => tracing::debug!("not overwriting a value hzcache did not write"),
             Decision::DontStore(why) => {
@@ -690,7 +810,16 @@ impl Cache {
         self.metrics.outcome(Outcome::Miss);
         let mut headers = resp.headers;
         strip_for_client_in_place(&mut headers);
-        let answer = origin_answer(req, resp.status, headers, resp.body, age, times.response_ms);
+        let how = Forwarded { fwd, stored_ttl };
+        let answer = origin_answer(
+            req,
+            resp.status,
+            headers,
+            resp.body,
+            age,
+            how,
+            times.response_ms,
+        );
         (answer, done)
     }
 }

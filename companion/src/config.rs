@@ -33,6 +33,10 @@ pub struct Config {
     /// marker in its map), so later requests pass at once instead of fetching twice; zero:
     /// never remembered.
     pub too_large_ttl: Duration,
+    /// How long past its freshness a stored response may answer when the origin cannot be
+    /// reached (refused, reset, closed before answering; RFC 9111 §4.2.4), unless it forbids
+    /// stale; seconds, 0: off.
+    pub stale_if_unreachable_secs: u32,
     /// Bearer token of the purge API; `None`: the API is off.
     pub admin_token: Option<Secret>,
     /// The secret every `/v1/*` call must carry (`x-hzcache-auth`); `None`: calls need none,
@@ -164,6 +168,12 @@ pub const DEFAULT_TOO_LARGE_TTL_SECS: u64 = 300;
 /// Ceiling of `--too-large-ttl-secs`: a day. The marker only ever costs caching, never
 /// correctness, but a longer memory of "too large" is more likely a mistake than a plan.
 pub const MAX_TOO_LARGE_TTL_SECS: u64 = 86_400;
+/// Default of `--stale-if-unreachable-secs`: a minute of stale answers covers an origin
+/// restart or a brief network cut, and is short enough that nobody mistakes it for content.
+pub const DEFAULT_STALE_IF_UNREACHABLE_SECS: u64 = 60;
+/// Ceiling of `--stale-if-unreachable-secs`: a day (Traffic Server's `max_stale_age` default
+/// is a week; a shared cache in front of live applications should be shorter).
+pub const MAX_STALE_IF_UNREACHABLE_SECS: u64 = 86_400;
 
 pub const USAGE: &str = "\
 hzcache-companion: the Hazelcast side of the hzcache Envoy filter
@@ -180,6 +190,8 @@ Options (each also read from the environment variable shown):
                                 (origin bodies held at once; past it misses pass;
                                 at least --max-entry-bytes)
   --too-large-ttl-secs N        HZCACHE_TOO_LARGE_TTL_SECS  default 300 (0: off)
+  --stale-if-unreachable-secs N HZCACHE_STALE_IF_UNREACHABLE_SECS default 60 (0: off)
+                                (stale answers while the origin cannot be reached)
   --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
   --map NAME=MODE[:TYPE]        HZCACHE_MAPS (NAME=MODE[:TYPE],...; flag may repeat)
                                 maps the companion serves; MODE envelope or body,
@@ -207,7 +219,7 @@ impl Config {
         S: Into<String>,
     {
         let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        const FLAGS: [(&str, &str); 12] = [
+        const FLAGS: [(&str, &str); 13] = [
             ("--listen", "HZCACHE_LISTEN"),
             ("--hazelcast", "HZCACHE_HAZELCAST"),
             ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
@@ -219,6 +231,10 @@ impl Config {
                 "HZCACHE_MAX_INFLIGHT_BODY_BYTES",
             ),
             ("--too-large-ttl-secs", "HZCACHE_TOO_LARGE_TTL_SECS"),
+            (
+                "--stale-if-unreachable-secs",
+                "HZCACHE_STALE_IF_UNREACHABLE_SECS",
+            ),
             ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
             ("--map", "HZCACHE_MAPS"),
             ("--callout-secret-file", "HZCACHE_CALLOUT_SECRET_FILE"),
@@ -356,6 +372,15 @@ impl Config {
             )?),
             None => Duration::from_secs(DEFAULT_TOO_LARGE_TTL_SECS),
         };
+        let stale_if_unreachable_secs = match one("--stale-if-unreachable-secs") {
+            Some(v) => number(
+                "--stale-if-unreachable-secs",
+                &v,
+                0,
+                MAX_STALE_IF_UNREACHABLE_SECS,
+            )?,
+            None => DEFAULT_STALE_IF_UNREACHABLE_SECS,
+        } as u32;
         let admin_token = secret(
             "--admin-token-file",
             one("--admin-token-file"),
@@ -400,6 +425,7 @@ impl Config {
             max_entry_bytes,
             max_inflight_body_bytes,
             too_large_ttl,
+            stale_if_unreachable_secs,
             admin_token,
             callout_secret,
             maps,
@@ -416,7 +442,7 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
@@ -425,6 +451,7 @@ impl Config {
             self.max_entry_bytes,
             self.max_inflight_body_bytes,
             self.too_large_ttl.as_secs(),
+            self.stale_if_unreachable_secs,
             self.hazelcast.invocation_timeout.as_millis(),
             self.hazelcast.reader_limits.max_frame_len,
             self.hazelcast.reader_limits.max_message_len,
@@ -615,6 +642,9 @@ mod tests {
         assert_eq!(c.max_inflight_body_bytes, 64 * 1024 * 1024);
         let off = parse(&["--too-large-ttl-secs", "0"]).unwrap();
         assert_eq!(off.too_large_ttl, Duration::ZERO);
+        assert_eq!(c.stale_if_unreachable_secs, 60);
+        let off = parse(&["--stale-if-unreachable-secs", "0"]).unwrap();
+        assert_eq!(off.stale_if_unreachable_secs, 0);
     }
 
     #[test]
@@ -678,6 +708,10 @@ mod tests {
             (&["--origin-timeout-ms", "0"], "--origin-timeout-ms"),
             (&["--too-large-ttl-secs", "86401"], "--too-large-ttl-secs"),
             (&["--too-large-ttl-secs", "x"], "--too-large-ttl-secs"),
+            (
+                &["--stale-if-unreachable-secs", "86401"],
+                "--stale-if-unreachable-secs",
+            ),
             (&["--cluster-name", ""], "--cluster-name"),
             (&["--listen"], "--listen"),
             (&["--bogus", "1"], "--bogus"),

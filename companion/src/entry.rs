@@ -4,15 +4,16 @@
 //! `Vary`. Decoding is strict: anything that is not a whole record of a known version is
 //! refused, so a foreign or damaged value is treated as a miss, never served.
 //!
-//! Entry layout, version 2 (all integers big-endian, like Hazelcast's own Data):
+//! Entry layout, version 3 (all integers big-endian, like Hazelcast's own Data):
 //! ```text
-//! "HZCE" magic, u8 version (2)
+//! "HZCE" magic, u8 version (3)
 //! u16 status
 //! i64 stored_at (Unix ms: response_time of RFC 9111 §4.2.3)
 //! u32 initial_age (corrected_initial_age, seconds)
 //! u32 lifetime (freshness lifetime, seconds)
 //! u32 stale_while_revalidate (seconds), u32 stale_if_error (seconds)
 //! u8 flags: 1 must-revalidate, 2 no-cache, 4 immutable
+//! u32 stale_if_unreachable (seconds; absent in version 2, read as 0)
 //! u16 vary count, then per name: u16 name length, name, u32 value length, value
 //!     (the request's normalised values of the fields named in Vary; "\0" = absent)
 //! u16 tag count, then per tag: u16 length, tag
@@ -41,7 +42,7 @@ use crate::freshness::Freshness;
 const MAGIC: &[u8; 4] = b"HZCE";
 const INDEX_MAGIC: &[u8; 4] = b"HZCV";
 const TOO_LARGE_MAGIC: &[u8; 4] = b"HZCT";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Response headers beyond this many are a sign of a broken or hostile origin; refuse to store.
 pub const MAX_HEADERS: usize = 512;
 /// Purge tags per entry: enough for real tagging schemes (Fastly allows a few hundred bytes of
@@ -142,7 +143,7 @@ impl Entry {
         }
         let pairs =
             |p: &[(String, Bytes)]| p.iter().map(|(n, v)| 6 + n.len() + v.len()).sum::<usize>();
-        let size = 40
+        let size = 44
             + pairs(&self.vary)
             + pairs(&self.headers)
             + self.tags.iter().map(|t| 2 + t.len()).sum::<usize>()
@@ -160,6 +161,7 @@ impl Entry {
         out.put_u8(
             u8::from(f.must_revalidate) | u8::from(f.no_cache) << 1 | u8::from(f.immutable) << 2,
         );
+        out.put_u32(f.stale_if_unreachable_secs);
         put_pairs(&mut out, &self.vary)?;
         put_strings(&mut out, &self.tags)?;
         put_pairs(&mut out, &self.headers)?;
@@ -184,7 +186,7 @@ impl Entry {
                 f.stored_at_ms = r.u64()? as i64;
                 f.lifetime_secs = r.u32()?;
             }
-            2 => {
+            2 | 3 => {
                 f.stored_at_ms = r.u64()? as i64;
                 f.initial_age_secs = r.u32()?;
                 f.lifetime_secs = r.u32()?;
@@ -194,6 +196,9 @@ impl Entry {
                 f.must_revalidate = flags & 1 != 0;
                 f.no_cache = flags & 2 != 0;
                 f.immutable = flags & 4 != 0;
+                if version == 3 {
+                    f.stale_if_unreachable_secs = r.u32()?;
+                }
                 vary = r.pairs(bytes)?;
                 let count = r.u16()? as usize;
                 if count > MAX_TAGS {
@@ -380,6 +385,7 @@ mod tests {
                 must_revalidate: false,
                 no_cache: true,
                 immutable: true,
+                stale_if_unreachable_secs: 9,
             },
             vary: vec![("accept-language".into(), Bytes::from_static(b"de"))],
             tags: vec!["product-1".into(), "all".into()],
@@ -398,7 +404,7 @@ mod tests {
     }
 
     #[test]
-    fn the_v2_layout_is_stable() {
+    fn the_v3_layout_is_stable_and_v2_still_decodes() {
         let e = Entry {
             status: 404,
             freshness: Freshness {
@@ -410,6 +416,7 @@ mod tests {
                 must_revalidate: true,
                 no_cache: false,
                 immutable: true,
+                stale_if_unreachable_secs: 6,
             },
             vary: vec![("v".into(), Bytes::from_static(b"w"))],
             tags: vec!["t".into()],
@@ -424,7 +431,7 @@ mod tests {
             .collect();
         let want = [
             "485a4345",
-            "02",
+            "03",
             "0194",
             "0000000000000001",
             "00000003",
@@ -432,6 +439,7 @@ mod tests {
             "00000004",
             "00000005",
             "05",
+            "00000006",
             "0001",
             "0001",
             "76",
@@ -450,6 +458,16 @@ mod tests {
         ]
         .concat();
         assert_eq!(hex, want);
+        // Version 2: the same without the stale_if_unreachable field, read as 0.
+        let v2 = want.replacen("03", "02", 1).replacen("0500000006", "05", 1);
+        let bytes: Vec<u8> = (0..v2.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&v2[i..i + 2], 16).unwrap())
+            .collect();
+        let d = Entry::decode(&Bytes::from(bytes)).unwrap();
+        assert_eq!(d.freshness.stale_if_unreachable_secs, 0);
+        assert_eq!(d.freshness.stale_if_error_secs, 5);
+        assert_eq!(d.body, "xy");
     }
 
     #[test]
@@ -513,9 +531,10 @@ mod tests {
     #[test]
     fn a_list_count_over_the_limit_is_refused_without_allocating_for_it() {
         let mut v = sample().encode().unwrap().to_vec();
-        // vary count sits after magic 4, version 1, status 2, stored_at 8, 4 × u32, flags 1.
-        v[32] = 0xff;
-        v[33] = 0xff;
+        // vary count sits after magic 4, version 1, status 2, stored_at 8, 4 × u32, flags 1,
+        // u32 stale_if_unreachable.
+        v[36] = 0xff;
+        v[37] = 0xff;
         assert_eq!(
             Entry::decode(&Bytes::from(v)),
             Err(EntryError::TooManyHeaders(65535))

@@ -119,6 +119,8 @@ impl FetchRequest {
                 "x-hzcache-last-modified-heuristic-max",
                 false,
             )?,
+            // A companion setting, not the rule's: `Cache::policy` fills it in.
+            stale_if_unreachable: 0,
         };
         let content_type = h
             .get("x-hzcache-content-type")

@@ -27,9 +27,19 @@ pub const HZCACHE_CACHE_CONTROL: &str = "hzcache-cache-control";
 pub const CDN_CACHE_CONTROL: &str = "cdn-cache-control";
 
 /// Status codes a response may be stored for without explicit freshness (RFC 9110 §15.1
-/// "heuristically cacheable"), minus 206 (no range support) and 501 (an origin error: not
-/// worth a heuristic lifetime).
-pub const HEURISTICALLY_CACHEABLE: [u16; 10] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414];
+/// "heuristically cacheable"). Any other status is heuristically cacheable only when the
+/// response says `public` (RFC 9111 §4.2.2). 206 is listed for completeness: partial content
+/// is not stored ([`decide`]), so it never gets a heuristic lifetime.
+pub const HEURISTICALLY_CACHEABLE: [u16; 12] =
+    [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
+
+/// Final status codes whose caching rules hzcache implements (RFC 9110 §15; for
+/// `must-understand`, RFC 9111 §5.2.2.3): the codes RFC 9110 defines, minus 206 (partial
+/// content is not stored) and 304 (never stored itself, it updates a stored response).
+pub fn status_understood(status: u16) -> bool {
+    matches!(status,
+        200..=205 | 300..=303 | 305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505)
+}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP-date (RFC 9110 §5.6.7)
@@ -75,11 +85,22 @@ fn num(s: &[u8]) -> Option<u32> {
     Some(s.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
 }
 
+/// Month names in any letter case: RFC 9110 §5.6.7 makes them case-sensitive for senders,
+/// but a recipient reading `nov` or `NOV` loses nothing by understanding it.
 fn month(s: &[u8]) -> Option<u32> {
     MONTHS
         .iter()
-        .position(|m| m.as_slice() == s)
+        .position(|m| m.as_slice().eq_ignore_ascii_case(s))
         .map(|i| i as u32 + 1)
+}
+
+/// Whether `day` is one of `names`, in any letter case.
+fn is_day(names: &[&str], day: &str) -> bool {
+    names.iter().any(|d| d.eq_ignore_ascii_case(day))
+}
+
+fn is_gmt(s: &str) -> bool {
+    s.eq_ignore_ascii_case("GMT")
 }
 
 /// `HH:MM:SS` → seconds of the day.
@@ -102,7 +123,8 @@ fn assemble(y: i64, m: u32, d: u32, secs: i64) -> Option<i64> {
     Some(days_from_civil(y, m, d) * 86_400 + secs)
 }
 
-/// Parses an HTTP-date into Unix seconds: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the
+/// Parses an HTTP-date into Unix seconds (day and month names and `GMT` in any letter case,
+/// as a tolerant recipient reads them, RFC 9110 §5.6.7): IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the
 /// obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
 /// (`Sun Nov  6 08:49:37 1994`). A two-digit year more than 50 years in the future is read as
 /// the most recent past year with those digits (RFC 9110 §5.6.7), hence `now_secs`. Anything
@@ -111,10 +133,10 @@ pub fn parse_http_date(v: &[u8], now_secs: i64) -> Option<i64> {
     let v = trim(v);
     let text = std::str::from_utf8(v).ok()?;
     if let Some((day, rest)) = text.split_once(", ") {
-        if DAYS.contains(&day) {
+        if is_day(&DAYS, day) {
             // IMF-fixdate: "06 Nov 1994 08:49:37 GMT"
             let p: Vec<&str> = rest.split(' ').collect();
-            if p.len() != 5 || p[0].len() != 2 || p[2].len() != 4 || p[4] != "GMT" {
+            if p.len() != 5 || p[0].len() != 2 || p[2].len() != 4 || !is_gmt(p[4]) {
                 return None;
             }
             let (d, m, y) = (
@@ -124,10 +146,10 @@ pub fn parse_http_date(v: &[u8], now_secs: i64) -> Option<i64> {
             );
             return assemble(i64::from(y), m, d, clock(p[3].as_bytes())?);
         }
-        if LONG_DAYS.contains(&day) {
+        if is_day(&LONG_DAYS, day) {
             // RFC 850: "06-Nov-94 08:49:37 GMT"
             let p: Vec<&str> = rest.split(' ').collect();
-            if p.len() != 3 || p[2] != "GMT" {
+            if p.len() != 3 || !is_gmt(p[2]) {
                 return None;
             }
             let dmy: Vec<&str> = p[0].split('-').collect();
@@ -153,7 +175,7 @@ pub fn parse_http_date(v: &[u8], now_secs: i64) -> Option<i64> {
         return None;
     }
     let day = std::str::from_utf8(&v[0..3]).ok()?;
-    if !DAYS.contains(&day) {
+    if !is_day(&DAYS, day) {
         return None;
     }
     let m = month(&v[4..7])?;
@@ -208,7 +230,12 @@ pub struct CacheControl {
     pub must_revalidate: bool,
     pub proxy_revalidate: bool,
     pub immutable: bool,
+    /// `must-understand` (RFC 9111 §5.2.2.3): with an understood status it overrides
+    /// `no-store`; with any other status the response is not stored.
+    pub must_understand: bool,
     pub only_if_cached: bool,
+    /// Request `max-stale` (§5.2.1.2): `Some(u64::MAX)` without a value (any staleness).
+    pub max_stale: Option<u64>,
     pub max_age: Option<u64>,
     pub s_maxage: Option<u64>,
     pub min_fresh: Option<u64>,
@@ -258,6 +285,13 @@ impl CacheControl {
                     b"proxy-revalidate" => cc.proxy_revalidate = true,
                     b"immutable" => cc.immutable = true,
                     b"only-if-cached" => cc.only_if_cached = true,
+                    b"must-understand" => cc.must_understand = true,
+                    b"max-stale" => match arg.map(delta_seconds) {
+                        None => cc.max_stale = Some(u64::MAX),
+                        Some(Some(v)) => cc.max_stale = Some(v),
+                        // A malformed max-stale is not a permission to serve stale.
+                        Some(None) => {}
+                    },
                     b"max-age" => set_seconds(&mut cc.max_age, arg, bad),
                     b"s-maxage" => set_seconds(&mut cc.s_maxage, arg, bad),
                     b"min-fresh" => set_seconds(&mut cc.min_fresh, arg, bad),
@@ -346,20 +380,286 @@ pub enum Source {
 }
 
 /// The response directives that apply to hzcache: the first targeted field that is present
-/// and valid (RFC 9213 §2.1: an invalid targeted field is ignored), else Cache-Control.
+/// and valid, else Cache-Control. Targeted fields are Structured Fields Dictionaries (RFC 9213
+/// §2.1, RFC 8941 §3.2): a field that does not parse as one, is empty, or gives a known
+/// directive a value of the wrong type (`max-age="10"`, `no-store=1`) is ignored as a whole.
 pub fn response_directives(h: &HeaderMap) -> (CacheControl, Source) {
     for (name, source) in [
         (HZCACHE_CACHE_CONTROL, Source::Hzcache),
         (CDN_CACHE_CONTROL, Source::Cdn),
     ] {
         if h.contains_key(name) {
-            let cc = CacheControl::parse_field(h, name);
-            if !cc.invalid_lifetime {
+            if let Some(cc) = targeted_directives(h, name) {
                 return (cc, source);
             }
         }
     }
     (CacheControl::parse(h), Source::CacheControl)
+}
+
+/// A targeted field's directives, or `None` when the field must be ignored (RFC 9213 §2.1).
+pub fn targeted_directives(h: &HeaderMap, name: &str) -> Option<CacheControl> {
+    let mut joined = Vec::new();
+    for (i, line) in h.get_all(name).iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(line.as_bytes());
+    }
+    let members = sf::parse_dictionary(&joined)?;
+    if members.is_empty() || members.len() > MAX_DIRECTIVES {
+        return None;
+    }
+    let mut cc = CacheControl::default();
+    for (key, value) in members {
+        let flag = |v: &sf::Item| match v {
+            sf::Item::Boolean(b) => Some(*b),
+            _ => None,
+        };
+        let seconds = |v: &sf::Item| match v {
+            sf::Item::Integer(n) if *n >= 0 => Some((*n as u64).min(MAX_DELTA_SECONDS)),
+            _ => None,
+        };
+        match key.as_str() {
+            "no-store" => cc.no_store = flag(&value)?,
+            // With field names (a String or an Inner List) they count as the bare directive.
+            "no-cache" | "private" => {
+                let on = match &value {
+                    sf::Item::Boolean(b) => *b,
+                    sf::Item::String(_) | sf::Item::InnerList => true,
+                    _ => return None,
+                };
+                if key == "no-cache" {
+                    cc.no_cache = on;
+                } else {
+                    cc.private = on;
+                }
+            }
+            "public" => cc.public = flag(&value)?,
+            "must-revalidate" => cc.must_revalidate = flag(&value)?,
+            "proxy-revalidate" => cc.proxy_revalidate = flag(&value)?,
+            "immutable" => cc.immutable = flag(&value)?,
+            "must-understand" => cc.must_understand = flag(&value)?,
+            "max-age" => cc.max_age = Some(seconds(&value)?),
+            "s-maxage" => cc.s_maxage = Some(seconds(&value)?),
+            "stale-while-revalidate" => cc.stale_while_revalidate = Some(seconds(&value)?),
+            "stale-if-error" => cc.stale_if_error = Some(seconds(&value)?),
+            _ => {}
+        }
+    }
+    Some(cc)
+}
+
+/// The part of RFC 8941 (Structured Field Values) the targeted fields need: a Dictionary
+/// parser that checks the whole syntax and keeps each member's bare item type.
+pub mod sf {
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Item {
+        Integer(i64),
+        Decimal,
+        String(String),
+        Token(String),
+        ByteSequence,
+        Boolean(bool),
+        InnerList,
+    }
+
+    struct P<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl P<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.s.get(self.i).copied()
+        }
+        fn sp(&mut self) {
+            while self.peek() == Some(b' ') {
+                self.i += 1;
+            }
+        }
+        fn ows(&mut self) {
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.i += 1;
+            }
+        }
+        fn key(&mut self) -> Option<String> {
+            let start = self.i;
+            match self.peek()? {
+                b'a'..=b'z' | b'*' => self.i += 1,
+                _ => return None,
+            }
+            while matches!(
+                self.peek(),
+                Some(b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*')
+            ) {
+                self.i += 1;
+            }
+            Some(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+        }
+        fn bare(&mut self) -> Option<Item> {
+            match self.peek()? {
+                b'-' | b'0'..=b'9' => self.number(),
+                b'"' => self.string(),
+                b':' => {
+                    self.i += 1;
+                    while let Some(c) = self.peek() {
+                        self.i += 1;
+                        match c {
+                            b':' => return Some(Item::ByteSequence),
+                            c if c.is_ascii_alphanumeric() || b"+/=".contains(&c) => {}
+                            _ => return None,
+                        }
+                    }
+                    None
+                }
+                b'?' => {
+                    self.i += 1;
+                    let b = match self.peek()? {
+                        b'0' => false,
+                        b'1' => true,
+                        _ => return None,
+                    };
+                    self.i += 1;
+                    Some(Item::Boolean(b))
+                }
+                c if c.is_ascii_alphabetic() || c == b'*' => {
+                    let start = self.i;
+                    self.i += 1;
+                    while let Some(c) = self.peek() {
+                        if c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&c) {
+                            self.i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    Some(Item::Token(
+                        String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
+                    ))
+                }
+                _ => None,
+            }
+        }
+        fn number(&mut self) -> Option<Item> {
+            let start = self.i;
+            if self.peek() == Some(b'-') {
+                self.i += 1;
+            }
+            let (mut digits, mut frac, mut dot) = (0, 0, false);
+            while let Some(c) = self.peek() {
+                match c {
+                    b'0'..=b'9' if dot => frac += 1,
+                    b'0'..=b'9' => digits += 1,
+                    b'.' if !dot && digits > 0 => dot = true,
+                    _ => break,
+                }
+                self.i += 1;
+            }
+            if digits == 0 {
+                return None;
+            }
+            if dot {
+                return (digits <= 12 && (1..=3).contains(&frac)).then_some(Item::Decimal);
+            }
+            if digits > 15 {
+                return None;
+            }
+            std::str::from_utf8(&self.s[start..self.i])
+                .ok()?
+                .parse()
+                .ok()
+                .map(Item::Integer)
+        }
+        fn string(&mut self) -> Option<Item> {
+            self.i += 1;
+            let mut out = String::new();
+            loop {
+                let c = self.peek()?;
+                self.i += 1;
+                match c {
+                    b'\\' => {
+                        let e = self.peek()?;
+                        if e != b'"' && e != b'\\' {
+                            return None;
+                        }
+                        out.push(e as char);
+                        self.i += 1;
+                    }
+                    b'"' => return Some(Item::String(out)),
+                    0x20..=0x7e => out.push(c as char),
+                    _ => return None,
+                }
+            }
+        }
+        fn params(&mut self) -> Option<()> {
+            while self.peek() == Some(b';') {
+                self.i += 1;
+                self.sp();
+                self.key()?;
+                if self.peek() == Some(b'=') {
+                    self.i += 1;
+                    self.bare()?;
+                }
+            }
+            Some(())
+        }
+        fn item_or_inner_list(&mut self) -> Option<Item> {
+            if self.peek() != Some(b'(') {
+                let item = self.bare()?;
+                self.params()?;
+                return Some(item);
+            }
+            self.i += 1;
+            loop {
+                self.sp();
+                if self.peek()? == b')' {
+                    self.i += 1;
+                    self.params()?;
+                    return Some(Item::InnerList);
+                }
+                self.bare()?;
+                self.params()?;
+                if !matches!(self.peek()?, b' ' | b')') {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Parses a Dictionary (RFC 8941 §4.2.2); `None` on any syntax error. Members keep their
+    /// order; a key given twice keeps its last value, as §4.2.2 says.
+    pub fn parse_dictionary(s: &[u8]) -> Option<Vec<(String, Item)>> {
+        let mut p = P { s, i: 0 };
+        let mut out: Vec<(String, Item)> = Vec::new();
+        p.sp();
+        if p.i == s.len() {
+            return Some(out);
+        }
+        loop {
+            let key = p.key()?;
+            let value = if p.peek() == Some(b'=') {
+                p.i += 1;
+                p.item_or_inner_list()?
+            } else {
+                p.params()?;
+                Item::Boolean(true)
+            };
+            out.retain(|(k, _)| *k != key);
+            out.push((key, value));
+            p.ows();
+            if p.i == s.len() {
+                return Some(out);
+            }
+            if p.peek()? != b',' {
+                return None;
+            }
+            p.i += 1;
+            p.ows();
+            if p.i == s.len() {
+                return None;
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,6 +719,11 @@ pub struct Policy {
     /// `Date − Last-Modified`, at most this many seconds, for heuristically cacheable statuses
     /// without explicit freshness. `None`: off; `default_ttl` (if any) applies instead.
     pub last_modified_heuristic_max: Option<u32>,
+    /// How long past its freshness a stored response may answer when the origin cannot be
+    /// reached at all (§4.2.4: a disconnected cache); the companion's
+    /// `--stale-if-unreachable-secs`. Never when the response forbids stale (must-revalidate,
+    /// proxy-revalidate, no-cache, s-maxage). 0: off.
+    pub stale_if_unreachable: u32,
 }
 
 /// When the exchange happened (Unix milliseconds), for the age calculation.
@@ -444,6 +749,8 @@ pub struct Freshness {
     /// `no-cache`: validate before every reuse.
     pub no_cache: bool,
     pub immutable: bool,
+    /// How long past freshness it may answer when the origin is unreachable (0: never).
+    pub stale_if_unreachable_secs: u32,
 }
 
 impl Freshness {
@@ -459,6 +766,11 @@ impl Freshness {
                 self.stale_while_revalidate_secs
                     .max(self.stale_if_error_secs),
             );
+        }
+        // Only a response that was fresh on arrival is kept for an outage of the origin: one
+        // that arrived stale is relayed, not stored for it.
+        if fresh_left > 0 {
+            stale = stale.max(u64::from(self.stale_if_unreachable_secs));
         }
         if has_validators {
             stale = stale.max(
@@ -541,7 +853,12 @@ pub fn decide(
         return Decision::DontStore("partial content or 304 are not stored");
     }
     let (cc, source) = response_directives(response);
-    if cc.no_store {
+    // must-understand (§5.2.2.3): a cache that understands the status's caching rules ignores
+    // no-store; one that does not must not store.
+    if cc.must_understand && !status_understood(status) {
+        return Decision::DontStore("must-understand with a status whose rules are not known");
+    }
+    if cc.no_store && !cc.must_understand {
         return Decision::DontStore("no-store");
     }
     if cc.private {
@@ -583,13 +900,15 @@ pub fn decide(
     let lifetime = match (explicit, source) {
         (Some(l), Source::Hzcache) => l,
         (Some(l), _) => policy.ttl_override.map_or(l, u64::from),
+        // no-cache with a validator (§3, §5.2.2.4): storable, stale from the start, and
+        // revalidated before every use; no heuristic lifetime could be used anyway.
+        (None, _) if cc.no_cache && has_validators(response) => 0,
         (None, _) => {
             if !(cc.public || HEURISTICALLY_CACHEABLE.contains(&status)) {
                 return Decision::DontStore("status is not cacheable without explicit freshness");
             }
             let from_last_modified = policy
                 .last_modified_heuristic_max
-                .filter(|_| HEURISTICALLY_CACHEABLE.contains(&status))
                 .and_then(|max| last_modified_lifetime(response, now_secs, max));
             match policy.ttl_override.map(u64::from).or(from_last_modified) {
                 Some(t) => t,
@@ -625,6 +944,13 @@ pub fn decide(
         must_revalidate: cc.must_revalidate || cc.proxy_revalidate,
         no_cache: cc.no_cache,
         immutable: cc.immutable,
+        // At most as long as it was fresh: keeping every entry a fixed window past its
+        // freshness would multiply what short-lived entries hold in Hazelcast.
+        stale_if_unreachable_secs: if no_stale {
+            0
+        } else {
+            policy.stale_if_unreachable.min(secs(lifetime))
+        },
     };
     let validators = has_validators(response);
     if cc.no_cache && !validators {
@@ -701,6 +1027,11 @@ pub struct RequestRules {
     pub min_fresh: Option<u64>,
     /// Do not store the response to this request (a stored one may still answer it).
     pub no_store: bool,
+    /// `max-stale` (§5.2.1.2): a stale response this many seconds past its lifetime may
+    /// answer (`u64::MAX`: any), unless the response forbids stale.
+    pub max_stale: Option<u64>,
+    /// `only-if-cached` (§5.2.1.7): answer from storage or with a 504, never from the origin.
+    pub only_if_cached: bool,
 }
 
 impl RequestRules {
@@ -718,6 +1049,8 @@ impl RequestRules {
             max_age: cc.max_age,
             min_fresh: cc.min_fresh,
             no_store: cc.no_store,
+            max_stale: cc.max_stale,
+            only_if_cached: cc.only_if_cached,
         }
     }
 }
@@ -729,6 +1062,8 @@ pub enum Reuse {
     Fresh,
     /// Serve it stale and refresh it in the background (stale-while-revalidate).
     StaleWhileRevalidate,
+    /// Serve it stale because the client allows it (`max-stale`); no refresh.
+    StaleAllowed,
     /// Validate (or refetch) first; if the origin fails, it may still be served when
     /// `stale_if_error` says so.
     Revalidate { stale_if_error: bool },
@@ -758,8 +1093,14 @@ pub fn reuse(f: &Freshness, req: &RequestRules, now_ms: i64) -> Reuse {
     if fresh && fresh_enough {
         return Reuse::Fresh;
     }
-    if !fresh && stale_ok && staleness < u64::from(f.stale_while_revalidate_secs) {
-        return Reuse::StaleWhileRevalidate;
+    // A client asking for remaining freshness (`min-fresh`) gets no stale answer at all.
+    if !fresh && stale_ok && req.min_fresh.is_none() {
+        if req.max_stale.is_some_and(|m| staleness <= m) {
+            return Reuse::StaleAllowed;
+        }
+        if staleness < u64::from(f.stale_while_revalidate_secs) {
+            return Reuse::StaleWhileRevalidate;
+        }
     }
     Reuse::Revalidate {
         stale_if_error: sie,
@@ -772,6 +1113,17 @@ pub fn reuse(f: &Freshness, req: &RequestRules, now_ms: i64) -> Reuse {
 fn etag_opaque(t: &[u8]) -> &[u8] {
     let t = trim(t);
     t.strip_prefix(b"W/").unwrap_or(t)
+}
+
+/// Whether a stale stored response may answer because the origin cannot be reached
+/// (§4.2.4): within its `stale_if_unreachable_secs` past freshness (0 when the response
+/// forbids stale).
+pub fn stale_if_unreachable(f: &Freshness, now_ms: i64) -> bool {
+    let staleness = current_age(f, now_ms).saturating_sub(u64::from(f.lifetime_secs));
+    !f.must_revalidate
+        && !f.no_cache
+        && current_age(f, now_ms) >= u64::from(f.lifetime_secs)
+        && staleness < u64::from(f.stale_if_unreachable_secs)
 }
 
 /// Whether the client's `If-None-Match` / `If-Modified-Since` is satisfied by a stored
@@ -799,9 +1151,12 @@ pub fn not_modified(request: &HeaderMap, status: u16, stored: &HeaderMap, now_se
     let Some(ims) = parse_http_date(ims.as_bytes(), now_secs) else {
         return false;
     };
-    let modified = stored
-        .get("last-modified")
-        .and_then(|v| parse_http_date(v.as_bytes(), now_secs));
+    // The stored response's last modification: `Last-Modified`, or without one its `Date`
+    // (RFC 9111 §4.3.2; RFC 9110 §13.1.3).
+    let modified = match stored.get("last-modified") {
+        Some(v) => parse_http_date(v.as_bytes(), now_secs),
+        None => date_value(stored, now_secs),
+    };
     modified.is_some_and(|m| m <= ims)
 }
 
@@ -1061,7 +1416,8 @@ mod tests {
             );
             assert_eq!(lifetime(d), 5, "{s} with max-age");
         }
-        for s in HEURISTICALLY_CACHEABLE {
+        // 206 is heuristically cacheable but partial content is not stored.
+        for s in HEURISTICALLY_CACHEABLE.into_iter().filter(|s| *s != 206) {
             let d = decide(
                 "GET",
                 &HeaderMap::new(),
@@ -1448,7 +1804,7 @@ mod tests {
             100,
             "Last-Modified wins over the flat default"
         );
-        // Only heuristically cacheable statuses; the default TTL still covers `public`.
+        // Only heuristically cacheable statuses (or `public`, tested below).
         assert!(not_stored(&d(302, p(Some(3600), None))));
         assert_eq!(lifetime(d(404, p(Some(3600), None))), 100);
         // Explicit freshness is never replaced by a heuristic.
@@ -1584,6 +1940,305 @@ mod tests {
             &stored,
             NOW
         ));
+    }
+
+    #[test]
+    fn rfc9110_5_6_7_day_month_and_gmt_are_read_in_any_letter_case() {
+        let want = Some(784_111_777);
+        for v in [
+            &b"sun, 06 nov 1994 08:49:37 gmt"[..],
+            b"SUN, 06 NOV 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 08:49:37 Gmt",
+            b"SUNDAY, 06-NOV-94 08:49:37 gmt",
+            b"sun nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_http_date(v, NOW),
+                want,
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+        }
+        // Still invalid: another zone, a missing zone, a bad month in any case.
+        for v in [
+            &b"sun, 06 nov 1994 08:49:37 utc"[..],
+            b"Sun, 06 Nox 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(v, NOW), None);
+        }
+        // And an Expires in lower case counts as the date it is, not as expired.
+        let d = decide_for(&[
+            ("date", "tue, 14 nov 2023 22:13:20 gmt"),
+            ("expires", "TUE, 14 NOV 2023 22:15:20 GMT"),
+        ]);
+        assert_eq!(lifetime(d), 120);
+    }
+
+    #[test]
+    fn rfc9111_4_2_2_heuristics_cover_501_and_public_on_any_status() {
+        let lm = [
+            ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+            ("last-modified", "Tue, 14 Nov 2023 21:56:40 GMT"),
+        ];
+        let p = Policy {
+            last_modified_heuristic_max: Some(86_400),
+            ..Policy::default()
+        };
+        let d = |status: u16, extra: &[(&'static str, &'static str)]| {
+            let mut h = headers(&lm);
+            for (k, v) in extra {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            decide("GET", &HeaderMap::new(), status, &h, &p, times())
+        };
+        assert_eq!(lifetime(d(501, &[])), 100, "501 is heuristically cacheable");
+        assert!(not_stored(&d(302, &[])), "302 is not");
+        assert_eq!(
+            lifetime(d(302, &[("cache-control", "public")])),
+            100,
+            "any status marked public is"
+        );
+        assert!(not_stored(&d(500, &[])));
+        for s in HEURISTICALLY_CACHEABLE.into_iter().filter(|s| *s != 206) {
+            assert_eq!(lifetime(d(s, &[])), 100, "{s}");
+        }
+    }
+
+    #[test]
+    fn rfc9111_5_2_2_4_no_cache_with_a_validator_and_no_lifetime_is_stored_stale() {
+        let p = Policy::default();
+        let d = |h: &[(&'static str, &'static str)]| {
+            decide("GET", &HeaderMap::new(), 200, &headers(h), &p, times())
+        };
+        let Decision::Store(f) = d(&[("cache-control", "no-cache"), ("etag", "\"v\"")]) else {
+            panic!("stored")
+        };
+        assert_eq!((f.lifetime_secs, f.no_cache), (0, true));
+        assert!(f.keep_secs(true) >= MIN_REVALIDATION_KEEP_SECS);
+        assert!(matches!(
+            reuse(&f, &RequestRules::default(), NOW * 1000),
+            Reuse::Revalidate { .. }
+        ));
+        assert_eq!(
+            lifetime(d(&[
+                ("cache-control", "no-cache"),
+                ("last-modified", "Tue, 14 Nov 2023 21:56:40 GMT")
+            ])),
+            0
+        );
+        assert!(
+            not_stored(&d(&[("cache-control", "no-cache")])),
+            "no validator"
+        );
+    }
+
+    #[test]
+    fn rfc9111_5_2_2_3_must_understand_overrides_no_store_for_understood_statuses() {
+        let d = |status: u16| {
+            decide(
+                "GET",
+                &HeaderMap::new(),
+                status,
+                &headers(&[("cache-control", "must-understand, no-store, max-age=60")]),
+                &policy(),
+                times(),
+            )
+        };
+        assert_eq!(lifetime(d(200)), 60);
+        assert_eq!(lifetime(d(404)), 60);
+        assert!(not_stored(&d(299)), "an unknown status is not stored");
+        assert_eq!(
+            lifetime(decide_for(&[(
+                "cache-control",
+                "must-understand, max-age=5"
+            )])),
+            5
+        );
+        assert!(not_stored(&decide(
+            "GET",
+            &HeaderMap::new(),
+            299,
+            &headers(&[("cache-control", "must-understand, max-age=60")]),
+            &policy(),
+            times(),
+        )));
+    }
+
+    #[test]
+    fn rfc9110_13_1_3_if_modified_since_uses_the_stored_date_without_last_modified() {
+        let stored = headers(&[("date", "Tue, 14 Nov 2023 22:00:00 GMT")]);
+        let ims = |v: &'static str| {
+            not_modified(&headers(&[("if-modified-since", v)]), 200, &stored, NOW)
+        };
+        assert!(ims("Tue, 14 Nov 2023 22:00:00 GMT"));
+        assert!(ims("Tue, 14 Nov 2023 22:10:00 GMT"));
+        assert!(!ims("Tue, 14 Nov 2023 21:59:59 GMT"));
+        assert!(!not_modified(
+            &headers(&[("if-modified-since", "Tue, 14 Nov 2023 22:10:00 GMT")]),
+            200,
+            &HeaderMap::new(),
+            NOW
+        ));
+    }
+
+    #[test]
+    fn rfc9111_5_2_1_max_stale_min_fresh_and_only_if_cached() {
+        let f = fresh_for(10);
+        let rules =
+            |cc: &'static str| RequestRules::from_request(&headers(&[("cache-control", cc)]));
+        // 5 s stale.
+        let at = (NOW + 15) * 1000;
+        assert_eq!(reuse(&f, &rules("max-stale"), at), Reuse::StaleAllowed);
+        assert_eq!(reuse(&f, &rules("max-stale=5"), at), Reuse::StaleAllowed);
+        assert!(matches!(
+            reuse(&f, &rules("max-stale=4"), at),
+            Reuse::Revalidate { .. }
+        ));
+        assert!(matches!(
+            reuse(&f, &rules("max-stale=x"), at),
+            Reuse::Revalidate { .. }
+        ));
+        // The response's must-revalidate / no-cache win over the client's permission.
+        let strict = Freshness {
+            must_revalidate: true,
+            ..f
+        };
+        assert!(matches!(
+            reuse(&strict, &rules("max-stale"), at),
+            Reuse::Revalidate { .. }
+        ));
+        // min-fresh: a stale entry never answers, not even within stale-while-revalidate.
+        let swr = Freshness {
+            stale_while_revalidate_secs: 60,
+            ..f
+        };
+        assert_eq!(
+            reuse(&swr, &RequestRules::default(), at),
+            Reuse::StaleWhileRevalidate
+        );
+        assert!(matches!(
+            reuse(&swr, &rules("min-fresh=1"), at),
+            Reuse::Revalidate { .. }
+        ));
+        assert!(matches!(
+            reuse(&f, &rules("min-fresh=1, max-stale"), at),
+            Reuse::Revalidate { .. }
+        ));
+        assert!(rules("only-if-cached").only_if_cached);
+        assert!(!rules("max-age=5").only_if_cached);
+    }
+
+    #[test]
+    fn rfc9111_4_2_4_stale_if_unreachable_only_where_stale_is_allowed() {
+        let p = Policy {
+            stale_if_unreachable: 60,
+            ..Policy::default()
+        };
+        let f = |cc: &'static str| match decide(
+            "GET",
+            &HeaderMap::new(),
+            200,
+            &headers(&[("cache-control", cc)]),
+            &p,
+            times(),
+        ) {
+            Decision::Store(f) => f,
+            Decision::DontStore(why) => panic!("{cc}: {why}"),
+        };
+        let plain = f("max-age=100");
+        assert_eq!(plain.stale_if_unreachable_secs, 60);
+        assert_eq!(plain.keep_secs(false), 160, "kept for the window");
+        assert!(!stale_if_unreachable(&plain, (NOW + 50) * 1000), "fresh");
+        assert!(stale_if_unreachable(&plain, (NOW + 130) * 1000));
+        assert!(
+            !stale_if_unreachable(&plain, (NOW + 160) * 1000),
+            "past the window"
+        );
+        // Never longer than it was fresh.
+        let short = f("max-age=10");
+        assert_eq!(short.stale_if_unreachable_secs, 10);
+        assert_eq!(short.keep_secs(false), 20);
+        assert!(stale_if_unreachable(&short, (NOW + 15) * 1000));
+        assert!(!stale_if_unreachable(&short, (NOW + 20) * 1000));
+        for cc in [
+            "max-age=10, must-revalidate",
+            "max-age=10, proxy-revalidate",
+            "s-maxage=10",
+        ] {
+            let g = f(cc);
+            assert_eq!(g.stale_if_unreachable_secs, 0, "{cc}");
+            assert!(!stale_if_unreachable(&g, (NOW + 30) * 1000), "{cc}");
+        }
+        // A response stale on arrival is not kept for an outage.
+        let arrived_stale = decide(
+            "GET",
+            &HeaderMap::new(),
+            200,
+            &headers(&[("cache-control", "max-age=10"), ("age", "20")]),
+            &p,
+            times(),
+        );
+        assert!(not_stored(&arrived_stale));
+        // Off.
+        let off = match decide_for(&[("cache-control", "max-age=10")]) {
+            Decision::Store(f) => f,
+            _ => panic!(),
+        };
+        assert!(!stale_if_unreachable(&off, (NOW + 30) * 1000));
+    }
+
+    #[test]
+    fn rfc9213_2_1_targeted_fields_are_sf_dictionaries_or_ignored() {
+        let cdn = |v: &'static str| {
+            lifetime(decide_for(&[
+                ("cache-control", "max-age=5"),
+                ("cdn-cache-control", v),
+            ]))
+        };
+        assert_eq!(cdn("max-age=50"), 50);
+        assert_eq!(cdn("max-age=50, stale-if-error=9;x=1"), 50);
+        assert_eq!(cdn("public, max-age=50, unknown=(a b), other=?1"), 50);
+        // Wrong type for a known directive, or not a Dictionary: ignored, Cache-Control applies.
+        for bad in [
+            "max-age=\"50\"",
+            "max-age=50.0",
+            "max-age=-1",
+            "no-store=1",
+            "Max-Age=50",
+            "max-age=50,",
+            "max-age=50 public",
+            "max-age = 50",
+            "",
+            "max-age=9999999999999999",
+        ] {
+            assert_eq!(cdn(bad), 5, "{bad:?}");
+        }
+        // A key given twice keeps its last value (RFC 8941 §4.2.2).
+        assert_eq!(cdn("max-age=1, max-age=50"), 50);
+        // Lines combine into one Dictionary.
+        let mut h = headers(&[("cache-control", "max-age=5")]);
+        h.append("cdn-cache-control", HeaderValue::from_static("public"));
+        h.append("cdn-cache-control", HeaderValue::from_static("max-age=40"));
+        assert_eq!(
+            lifetime(decide(
+                "GET",
+                &HeaderMap::new(),
+                200,
+                &h,
+                &policy(),
+                times()
+            )),
+            40
+        );
+        // A valid no-store in the targeted field still wins.
+        assert!(not_stored(&decide_for(&[
+            ("cache-control", "max-age=60"),
+            ("hzcache-cache-control", "no-store")
+        ])));
+        assert!(
+            sf::parse_dictionary(b"a=\"x\\\"y\", b=:aGk=:, c=tok/en, d=?0, e=(1 2);p").is_some()
+        );
+        assert!(sf::parse_dictionary(b"a=\"unterminated").is_none());
     }
 
     proptest::proptest! {

@@ -24,8 +24,16 @@ use crate::secret::Secret;
 pub enum OriginError {
     #[error("origin request could not be built: {0}")]
     BadRequest(String),
-    #[error("origin unreachable or failed: {0}")]
+    #[error("origin failed: {0}")]
     Failed(String),
+    /// The origin could not be reached: connection refused or reset, or closed before a
+    /// whole response (RFC 9111 §4.2.4's disconnected cache may then serve stale).
+    #[error("origin unreachable: {0}")]
+    Unreachable(String),
+    /// The origin answered something that is not valid HTTP (a status outside 100–599, a
+    /// malformed header section or chunked body): answered as a 502, never asked again.
+    #[error("origin answer is not valid HTTP: {0}")]
+    Invalid(String),
     #[error("origin did not answer within {0:?}")]
     Timeout(Duration),
     /// The body has `at_least` bytes, over the `limit`: the declared `Content-Length` (then
@@ -161,12 +169,22 @@ impl OriginClient {
             return Err(over_budget());
         }
         let exchange = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| OriginError::Failed(error_chain(&e)))?;
+            let resp = self.client.request(req).await.map_err(|e| {
+                if e.is_connect() {
+                    OriginError::Unreachable(error_chain(&e))
+                } else {
+                    classify(&e)
+                }
+            })?;
             let (parts, mut body) = resp.into_parts();
+            // hyper reads any three digits; a final status outside 200–599 is not HTTP
+            // (RFC 9110 §15: 100–599, and 1xx are interim, never final here).
+            if !(200..=599).contains(&parts.status.as_u16()) {
+                return Err(OriginError::Invalid(format!(
+                    "status {}",
+                    parts.status.as_u16()
+                )));
+            }
             let declared = parts
                 .headers
                 .get(CONTENT_LENGTH)
@@ -187,7 +205,7 @@ impl OriginClient {
             let mut reservation = self.budget.try_reserve(declared).ok_or_else(over_budget)?;
             let mut buf = BytesMut::with_capacity(declared);
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| OriginError::Failed(error_chain(&e)))?;
+                let frame = frame.map_err(|e| classify(&e))?;
                 if let Ok(data) = frame.into_data() {
                     let len = buf.len() + data.len();
                     if len > max_body {
@@ -215,6 +233,34 @@ impl OriginClient {
             .await
             .map_err(|_| OriginError::Timeout(self.timeout))?
     }
+}
+
+/// What a failed exchange means: not valid HTTP (hyper's parse errors, a malformed chunked
+/// body), the origin gone (reset, closed before a whole response), or another failure.
+fn classify(e: &(dyn std::error::Error + 'static)) -> OriginError {
+    let text = error_chain(e);
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return OriginError::Invalid(text);
+            }
+            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+                return OriginError::Unreachable(text);
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                InvalidData | InvalidInput => return OriginError::Invalid(text),
+                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe
+                | UnexpectedEof | NotConnected => return OriginError::Unreachable(text),
+                _ => {}
+            }
+        }
+        src = err.source();
+    }
+    OriginError::Failed(text)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -18,7 +18,9 @@ use crate::hazelcast::{HazelcastError, Ttl, Value};
 use crate::headers::purge_tags;
 use crate::metrics::{ErrorKind, Event};
 use crate::purge::PurgeTarget;
-use crate::vary::{generation_to_join, select_vary, variant_key};
+use crate::vary::{
+    content_language, generation_to_join, language_alias, select_vary, top_language, variant_key,
+};
 
 /// Keys per page of a prefix or tag purge (one `Map.FetchKeys` request). A thousand keys of at
 /// most 8 KiB each bound a page's memory (and the Hazelcast reader's message limit is sized
@@ -105,10 +107,31 @@ impl Cache {
                     let id =
                         generation_to_join(index.as_ref(), &names).unwrap_or_else(rand::random);
                     let vk = variant_key(&req.key, id, &entry.vary);
+                    // The origin chose the language this request prefers above all: requests
+                    // with that same top preference may reuse the variant (RFC 9111 §4.1),
+                    // through a language alias stored next to it.
+                    let alias = content_language(headers)
+                        .filter(|l| top_language(&req.client_headers).as_deref() == Some(l))
+                        .and_then(|l| language_alias(&entry.vary, &l))
+                        .filter(|a| *a != entry.vary);
                     let index = VaryIndex { id, names };
                     match index.encode() {
                         Ok(ib) => match map.set(&vk, &Value::Bytes(bytes), ttl).await {
-                            Ok(()) => map.set(&req.key, &Value::Bytes(ib), ttl).await,
+                            Ok(()) => {
+                                if let Some(alias) = alias {
+                                    let ak = variant_key(&req.key, id, &alias);
+                                    let aliased = Entry {
+                                        vary: alias,
+                                        ..entry
+                                    };
+                                    if let Ok(ab) = aliased.encode() {
+                                        if let Err(e) = map.set(&ak, &Value::Bytes(ab), ttl).await {
+                                            tracing::debug!(error = %e, "language alias not stored");
+                                        }
+                                    }
+                                }
+                                map.set(&req.key, &Value::Bytes(ib), ttl).await
+                            }
                             Err(e) => Err(e),
                         },
                         Err(_) => return Done::NotStored,

@@ -17,7 +17,10 @@ use crate::entry::{Entry, VaryIndex, ABSENT};
 use crate::freshness;
 
 /// The request's values of the fields a response varies on, normalised: field lines joined
-/// with ",", whitespace around commas removed; an absent field is `ABSENT`.
+/// with ",", whitespace around commas removed; an absent field is `ABSENT`. `Accept-Language`
+/// and `Accept-Encoding` are normalised by meaning ([`normalise_weighted`], RFC 9111 §4.1),
+/// so requests that differ only in order, case, spacing or how a q-value is written share
+/// a variant.
 pub fn select_vary(request: &HeaderMap, names: &[String]) -> Vec<(String, Bytes)> {
     names
         .iter()
@@ -26,14 +29,166 @@ pub fn select_vary(request: &HeaderMap, names: &[String]) -> Vec<(String, Bytes)
             for v in request.get_all(n.as_str()) {
                 parts.extend(v.as_bytes().split(|&b| b == b',').map(freshness::trim));
             }
-            let value = if request.contains_key(n.as_str()) {
-                Bytes::from(parts.join(&b","[..]))
-            } else {
+            let value = if !request.contains_key(n.as_str()) {
                 Bytes::from_static(ABSENT)
+            } else if n == "accept-language" || n == "accept-encoding" {
+                Bytes::from(normalise_weighted(&parts))
+            } else {
+                Bytes::from(parts.join(&b","[..]))
             };
             (n.clone(), value)
         })
         .collect()
+}
+
+/// A weighted list (`Accept-Language`, `Accept-Encoding`: RFC 9110 §12.4.2, §12.5.3,
+/// §12.5.4) in a canonical form: members lower-cased without whitespace, their q-value
+/// written in the shortest form (`;q=1` left out), ordered by weight (highest first) and
+/// then by name, a name listed twice kept once (its first weight). Equal weights carry no
+/// order of preference in RFC 9110, so the order of the request does not select a variant.
+/// A member that is not `name[;q=weight]` is kept as written, lower-cased, at weight 1.
+pub fn normalise_weighted(parts: &[&[u8]]) -> Vec<u8> {
+    let mut members: Vec<(u16, Vec<u8>)> = Vec::new();
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        let text = part.to_ascii_lowercase();
+        let mut pieces = text.split(|&b| b == b';');
+        let name: Vec<u8> = freshness::trim(pieces.next().unwrap_or_default()).to_vec();
+        let mut weight = 1000u16;
+        let mut plain = true;
+        for param in pieces {
+            let param: Vec<u8> = param
+                .iter()
+                .copied()
+                .filter(|b| *b != b' ' && *b != b'\t')
+                .collect();
+            match param.strip_prefix(b"q=").and_then(qvalue) {
+                Some(w) => weight = w,
+                None => plain = false,
+            }
+        }
+        let name = if plain {
+            name
+        } else {
+            text.iter()
+                .copied()
+                .filter(|b| *b != b' ' && *b != b'\t')
+                .collect()
+        };
+        if !members.iter().any(|(_, n)| *n == name) {
+            members.push((weight, name));
+        }
+    }
+    members.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut out = Vec::new();
+    for (i, (w, name)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name);
+        if *w != 1000 {
+            let digits = format!("{w:03}");
+            let digits = digits.trim_end_matches('0');
+            let q = if digits.is_empty() {
+                ";q=0".to_string()
+            } else {
+                format!(";q=0.{digits}")
+            };
+            out.extend_from_slice(q.as_bytes());
+        }
+    }
+    out
+}
+
+/// The marker a language alias variant's `accept-language` value starts with: a control
+/// character, which no request field value can hold, so no request selects it by itself.
+pub const LANGUAGE_ALIAS: &[u8] = b"\x01content-language=";
+
+/// The one language range the request prefers above all others (RFC 9110 §12.5.4): the
+/// member with the highest weight, when exactly one has it, it is above 0 and it is not `*`;
+/// lower-cased. `None` otherwise (ties leave the choice to the origin).
+pub fn top_language(request: &HeaderMap) -> Option<String> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for v in request.get_all("accept-language") {
+        parts.extend(v.as_bytes().split(|&b| b == b',').map(freshness::trim));
+    }
+    let normal = normalise_weighted(&parts);
+    let mut members = normal.split(|&b| b == b',').filter(|m| !m.is_empty());
+    let first = members.next()?;
+    let weight = |m: &[u8]| -> u16 {
+        m.split(|&b| b == b';')
+            .nth(1)
+            .and_then(|q| q.strip_prefix(b"q="))
+            .and_then(qvalue)
+            .unwrap_or(1000)
+    };
+    let top = weight(first);
+    if top == 0 || members.next().is_some_and(|m| weight(m) == top) {
+        return None;
+    }
+    let name = first.split(|&b| b == b';').next()?;
+    if name == b"*"
+        || name.is_empty()
+        || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+    {
+        return None;
+    }
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// The response's one `Content-Language`, lower-cased; `None` for none, several, or anything
+/// that is not a plain language tag.
+pub fn content_language(response: &HeaderMap) -> Option<String> {
+    let mut lines = response.get_all("content-language").iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let tag = freshness::trim(line.as_bytes()).to_ascii_lowercase();
+    if tag.is_empty() || !tag.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
+        return None;
+    }
+    String::from_utf8(tag).ok()
+}
+
+/// `selected` with its `accept-language` value replaced by the alias of `language`: the
+/// variant a request whose top preference is `language` may reuse (RFC 9111 §4.1 lets a cache
+/// use what it knows of a field's semantics). `None` when the response does not vary on
+/// `Accept-Language`.
+pub fn language_alias(
+    selected: &[(String, Bytes)],
+    language: &str,
+) -> Option<Vec<(String, Bytes)>> {
+    if !selected.iter().any(|(n, _)| n == "accept-language") {
+        return None;
+    }
+    Some(
+        selected
+            .iter()
+            .map(|(n, v)| {
+                if n == "accept-language" {
+                    let mut alias = LANGUAGE_ALIAS.to_vec();
+                    alias.extend_from_slice(language.as_bytes());
+                    (n.clone(), Bytes::from(alias))
+                } else {
+                    (n.clone(), v.clone())
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A qvalue (RFC 9110 §12.4.2: `0[.ddd]` or `1[.000]`) in thousandths.
+fn qvalue(v: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(v).ok()?;
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac_val: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(frac_val),
+        "1" if frac_val == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 /// The Hazelcast key of one variant: the primary key, NUL, `v:`, the index generation and a
@@ -121,6 +276,71 @@ mod tests {
         let mut h2 = HeaderMap::new();
         h2.insert("accept-language", HeaderValue::from_static("de,en, fr"));
         assert_eq!(select_vary(&h2, &["accept-language".into()])[0], s[0]);
+    }
+
+    #[test]
+    fn rfc9111_4_1_accept_language_and_encoding_are_normalised_by_meaning() {
+        let sel = |name: &str, v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
+            select_vary(&h, &[name.to_string()])[0].1.clone()
+        };
+        let al = |v| sel("accept-language", v);
+        assert_eq!(al("en-US, de;q=0.5"), "en-us,de;q=0.5");
+        for same in [
+            "de;q=0.5, en-US",
+            "EN-us,DE;Q=0.50",
+            "en-US;q=1.0 , de ; q=0.500",
+            "en-US,de;q=0.5,en-US;q=0.1",
+        ] {
+            assert_eq!(al(same), al("en-US, de;q=0.5"), "{same}");
+        }
+        assert_eq!(al("fr, de"), al("de, fr"), "equal weights carry no order");
+        assert_ne!(al("en, de;q=0.5"), al("de, en;q=0.5"));
+        assert_eq!(al("de;q=0"), "de;q=0");
+        let ae = |v| sel("accept-encoding", v);
+        assert_eq!(ae("gzip, br"), ae("BR,gzip"));
+        assert_eq!(
+            ae("gzip;q=1.000, identity;q=0.001"),
+            "gzip,identity;q=0.001"
+        );
+        // Other fields keep the join-and-trim normalisation: their order may mean something.
+        let ua = |v| sel("user-agent", v);
+        assert_ne!(ua("a, b"), ua("b, a"));
+    }
+
+    #[test]
+    fn rfc9110_12_5_4_the_top_language_is_the_one_range_preferred_above_all() {
+        let top = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("accept-language", HeaderValue::from_static(v));
+            top_language(&h)
+        };
+        assert_eq!(top("de, en;q=0.5").as_deref(), Some("de"));
+        assert_eq!(top("en;q=0.4, DE-ch;q=0.9").as_deref(), Some("de-ch"));
+        assert_eq!(top("de, en"), None, "a tie leaves the choice to the origin");
+        assert_eq!(top("*"), None);
+        assert_eq!(top("de;q=0"), None);
+        assert_eq!(top_language(&HeaderMap::new()), None);
+        let mut h = HeaderMap::new();
+        h.insert("content-language", HeaderValue::from_static("DE"));
+        assert_eq!(content_language(&h).as_deref(), Some("de"));
+        h.insert("content-language", HeaderValue::from_static("de, en"));
+        assert_eq!(content_language(&h), None);
+        let sel = vec![
+            ("accept".to_string(), Bytes::from_static(b"x")),
+            (
+                "accept-language".to_string(),
+                Bytes::from_static(b"de,en;q=0.5"),
+            ),
+        ];
+        let alias = language_alias(&sel, "de").unwrap();
+        assert_eq!(alias[0], sel[0]);
+        assert!(alias[1].1.starts_with(LANGUAGE_ALIAS));
+        assert!(language_alias(&sel[..1], "de").is_none());
     }
 
     #[test]

@@ -144,14 +144,20 @@ impl Drop for TempDir {
 
 fn hzcache(origin: &Origin) -> Result<Cache> {
     let member = shared_member();
+    let config = include_str!("../config/hzcache-filter.json");
+    // The companion serves only the maps it is told to (`--map`): the ones the rules name.
+    let maps: Vec<String> = hzcache_e2e::maps_of(config)
+        .into_iter()
+        .flat_map(|m| ["--map".to_string(), m])
+        .collect();
+    let maps: Vec<&str> = maps.iter().map(String::as_str).collect();
     let companion = Companion::start(
         &member.cluster_name,
         &[member.address()],
         &[origin.origin_arg()],
-        &[],
+        &maps,
     )?;
     companion.wait_ready(Duration::from_secs(30))?;
-    let config = include_str!("../config/hzcache-filter.json");
     let envoy = Envoy::start(config, origin.port, companion.port)?;
     Ok(Cache {
         name: "hzcache",

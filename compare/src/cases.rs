@@ -294,6 +294,78 @@ pub fn all() -> Vec<Case> {
             run: range_safe,
         },
         Case {
+            id: "age-on-relayed-unstored",
+            rfc: "RFC 9111 §5.1, §4.2.3",
+            expect: "a response that is relayed but not stored (no-store, Age: 30; private, Age: 0) keeps its Age (at least the origin's), Age: 0 included",
+            run: age_on_relayed_unstored,
+        },
+        Case {
+            id: "heuristic-last-modified",
+            rfc: "RFC 9111 §4.2.2; RFC 9110 §15.1",
+            expect: "a 200 and a 501 without explicit freshness but with Last-Modified ten days old are reused heuristically with no configuration (origin sees 1 request each); a 302 without public is not",
+            run: heuristic_last_modified,
+        },
+        Case {
+            id: "http-date-any-case",
+            rfc: "RFC 9110 §5.6.7",
+            expect: "an Expires ten minutes ahead written in lower case (`tue, 01 dec 2026 … gmt`) is read as that date: the response is reused",
+            run: http_date_any_case,
+        },
+        Case {
+            id: "no-cache-validator-no-lifetime",
+            rfc: "RFC 9111 §3, §5.2.2.4",
+            expect: "no-cache with an ETag and no lifetime may be stored: the second GET is answered with the stored body after the origin's 304 (origin sees 2 requests, the second conditional)",
+            run: no_cache_validator_no_lifetime,
+        },
+        Case {
+            id: "ims-against-date",
+            rfc: "RFC 9111 §4.3.2; RFC 9110 §13.1.3",
+            expect: "a fresh stored 200 without Last-Modified answers If-Modified-Since later than its Date with 304 itself (origin sees 1 request)",
+            run: ims_against_date,
+        },
+        Case {
+            id: "must-understand-over-no-store",
+            rfc: "RFC 9111 §5.2.2.3",
+            expect: "must-understand, no-store, max-age=60 on a 200 (a status whose caching rules every cache knows) is stored and reused (origin sees 1 request)",
+            run: must_understand_over_no_store,
+        },
+        Case {
+            id: "only-if-cached",
+            rfc: "RFC 9111 §5.2.1.7",
+            expect: "only-if-cached on a cold URL gets 504 without the origin; after a stored GET it gets the stored 200",
+            run: only_if_cached,
+        },
+        Case {
+            id: "max-stale",
+            rfc: "RFC 9111 §5.2.1.2, §4.2.4",
+            expect: "max-age=1 with an ETag, 2.2 s later: a request with max-stale (no value) and one with max-stale=100 get the stored body without the origin",
+            run: max_stale,
+        },
+        Case {
+            id: "min-fresh-stale",
+            rfc: "RFC 9111 §5.2.1.3",
+            expect: "max-age=1, stale-while-revalidate=60, 2.2 s later: a request with min-fresh=1 is not answered with the stale body (the origin is asked)",
+            run: min_fresh_stale,
+        },
+        Case {
+            id: "targeted-field-sf-invalid",
+            rfc: "RFC 9213 §2.1; RFC 8941",
+            expect: "CDN-Cache-Control: max-age=\"600\" (a String where an Integer belongs) is ignored whole: with Cache-Control: no-store the response is not stored; a valid CDN-Cache-Control with parameters (max-age=600;x=1) is honoured",
+            run: targeted_field_sf_invalid,
+        },
+        Case {
+            id: "vary-language-normalised",
+            rfc: "RFC 9111 §4.1",
+            expect: "Vary: Accept-Language: `en-US, de;q=0.5` and `DE;q=0.50 , en-us` select the same variant (origin sees 1 request)",
+            run: vary_language_normalised,
+        },
+        Case {
+            id: "cache-status",
+            rfc: "RFC 9211",
+            expect: "a miss and a hit each carry a Cache-Status field; the hit's says hit",
+            run: cache_status,
+        },
+        Case {
             id: "stampede-coalesced",
             rfc: "none required (collapsed forwarding, a quality property; RFC 9111 §4 allows it)",
             expect: "50 concurrent GETs on a cold key (origin takes 1 s) reach the origin once and all get the same 200",
@@ -912,6 +984,187 @@ fn oversized_body_intact(c: &Ctx) -> Result<Verdict> {
     }
     notes.push(format!("origin requests {}", c.count(&p)));
     judge(ok, notes.join("; "))
+}
+
+fn age_on_relayed_unstored(c: &Ctx) -> Result<Verdict> {
+    let p1 = c.path("agens", &["cache-control:no-store", "age:30"], "");
+    let a = c.get(&p1)?;
+    let p2 = c.path("agepriv", &["cache-control:private", "age:0"], "");
+    let b = c.get(&p2)?;
+    let age = |r: &Reply| r.header("age").and_then(|a| a.trim().parse::<u64>().ok());
+    judge(
+        age(&a).is_some_and(|v| v >= 30) && age(&b).is_some(),
+        format!(
+            "no-store Age {:?} (want >= 30); private Age: 0 → {:?}",
+            age(&a),
+            age(&b)
+        ),
+    )
+}
+
+fn heuristic_last_modified(c: &Ctx) -> Result<Verdict> {
+    let lm = format!(
+        "last-modified:{}",
+        http_date(SystemTime::now() - Duration::from_secs(10 * 86_400))
+    );
+    let p1 = c.path("lm200", &[&lm], "");
+    let (_, _, n1) = c.twice(&p1)?;
+    let p2 = c.path("lm501", &[&lm], "status=501");
+    let (_, _, n2) = c.twice(&p2)?;
+    let p3 = c.path("lm302", &[&lm, "location:/elsewhere"], "status=302");
+    let (_, _, n3) = c.twice(&p3)?;
+    judge(
+        n1 == 1 && n2 == 1 && n3 == 2,
+        format!("200: origin {n1} (want 1); 501: origin {n2} (want 1); 302: origin {n3} (want 2)"),
+    )
+}
+
+fn http_date_any_case(c: &Ctx) -> Result<Verdict> {
+    let exp = http_date(SystemTime::now() + Duration::from_secs(600)).to_ascii_lowercase();
+    let p = c.path("lcdate", &[&format!("expires:{exp}")], "");
+    let (_, _, n) = c.twice(&p)?;
+    judge(n == 1, format!("origin requests {n} (want 1)"))
+}
+
+fn no_cache_validator_no_lifetime(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "nocachenolife",
+        &["cache-control:no-cache", "etag:\"z\""],
+        "cond=1",
+    );
+    let (a, b, n) = c.twice(&p)?;
+    judge(
+        n == 2 && b.status == 200 && a.body == b.body,
+        format!(
+            "origin {n} (want 2); second {} with {} the stored body",
+            b.status,
+            if a.body == b.body { "" } else { "not" }
+        ),
+    )
+}
+
+fn ims_against_date(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("imsdate", &["cache-control:max-age=60"], "");
+    c.get(&p)?;
+    let later = http_date(SystemTime::now() + Duration::from_secs(5));
+    let r = c.get_with(&p, &[("if-modified-since", &later)])?;
+    let n = c.count(&p);
+    judge(
+        r.status == 304 && n == 1,
+        format!("status {} (want 304); origin {n} (want 1)", r.status),
+    )
+}
+
+fn must_understand_over_no_store(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "mustund",
+        &["cache-control:must-understand, no-store, max-age=60"],
+        "",
+    );
+    let (_, _, n) = c.twice(&p)?;
+    judge(n == 1, format!("origin requests {n} (want 1)"))
+}
+
+fn only_if_cached(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("oic", &["cache-control:max-age=60"], "");
+    let cold = c.get_with(&p, &[("cache-control", "only-if-cached")])?;
+    let n0 = c.count(&p);
+    let first = c.get(&p)?;
+    let warm = c.get_with(&p, &[("cache-control", "only-if-cached")])?;
+    let n = c.count(&p);
+    judge(
+        cold.status == 504 && n0 == 0 && warm.status == 200 && warm.body == first.body && n == 1,
+        format!(
+            "cold: {} with origin {n0} (want 504, 0); warm: {} with origin {n} (want 200, 1)",
+            cold.status, warm.status
+        ),
+    )
+}
+
+fn max_stale(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("maxstale", &["cache-control:max-age=1", "etag:\"m\""], "");
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let b = c.get_with(&p, &[("cache-control", "max-stale")])?;
+    let d = c.get_with(&p, &[("cache-control", "max-stale=100")])?;
+    let n = c.count(&p);
+    judge(
+        n == 1 && b.body == a.body && d.body == a.body,
+        format!("origin {n} (want 1)"),
+    )
+}
+
+fn min_fresh_stale(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "minfresh",
+        &["cache-control:max-age=1, stale-while-revalidate=60"],
+        "",
+    );
+    let a = c.get(&p)?;
+    std::thread::sleep(STALE_WAIT);
+    let b = c.get_with(&p, &[("cache-control", "min-fresh=1")])?;
+    let n = c.count(&p);
+    judge(
+        b.body != a.body && n >= 2,
+        format!(
+            "origin {n} (want 2); {}",
+            if b.body == a.body {
+                "stale body served"
+            } else {
+                "new body"
+            }
+        ),
+    )
+}
+
+fn targeted_field_sf_invalid(c: &Ctx) -> Result<Verdict> {
+    let p1 = c.path(
+        "sfbad",
+        &[
+            "cache-control:no-store",
+            "cdn-cache-control:max-age=\"600\"",
+        ],
+        "",
+    );
+    let (_, _, n1) = c.twice(&p1)?;
+    let p2 = c.path(
+        "sfgood",
+        &[
+            "cache-control:no-store",
+            "cdn-cache-control:max-age=600;x=1",
+        ],
+        "",
+    );
+    let (_, _, n2) = c.twice(&p2)?;
+    judge(
+        n1 == 2 && n2 == 1,
+        format!("invalid field: origin {n1} (want 2); valid: origin {n2} (want 1)"),
+    )
+}
+
+fn vary_language_normalised(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "varynorm",
+        &["cache-control:max-age=60", "vary:Accept-Language"],
+        "",
+    );
+    let a = c.get_with(&p, &[("accept-language", "en-US, de;q=0.5")])?;
+    let b = c.get_with(&p, &[("accept-language", "DE;q=0.50 , en-us")])?;
+    let n = c.count(&p);
+    judge(
+        n == 1 && a.body == b.body,
+        format!("origin requests {n} (want 1)"),
+    )
+}
+
+fn cache_status(c: &Ctx) -> Result<Verdict> {
+    let p = c.path("cachestatus", &["cache-control:max-age=60"], "");
+    let (a, b, _) = c.twice(&p)?;
+    let (sa, sb) = (a.header("cache-status"), b.header("cache-status"));
+    judge(
+        sa.is_some() && sb.is_some_and(|v| v.contains("hit")),
+        format!("miss: {sa:?}; hit: {sb:?}"),
+    )
 }
 
 #[cfg(test)]

@@ -749,6 +749,7 @@ mod tests {
             ("x-hzcache-deadline-ms", "4750"),
             // The canonical request: the rule's path and the one keyed parameter.
             ("x-hzcache-request-path", "/data?key=a%20b"),
+            ("x-hzcache-last-modified-heuristic-max", "86400"),
             ("accept", "text/plain"),
         ];
         let expect: Vec<(String, String)> = expect
@@ -1396,7 +1397,11 @@ mod tests {
         );
         let plain = plan_for_default();
         assert_eq!(get(&plain, "x-hzcache-strip-set-cookie"), None);
-        assert_eq!(get(&plain, "x-hzcache-last-modified-heuristic-max"), None);
+        // The heuristic is on by default (a day); only `0` keeps the header off the wire.
+        assert_eq!(
+            get(&plain, "x-hzcache-last-modified-heuristic-max").as_deref(),
+            Some("86400")
+        );
     }
 
     fn plan_for_default() -> Vec<(String, String)> {

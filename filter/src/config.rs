@@ -16,6 +16,9 @@ pub const MAX_RULES: usize = 256;
 pub const MAX_MAP_NAME_LEN: usize = 255;
 /// One year: anything longer is almost certainly a unit mistake (ms for s).
 pub const MAX_TTL_SECONDS: u32 = 31_536_000;
+/// Default of a rule's `last_modified_heuristic_max_seconds`: a day, as Traffic Server and Squid cap
+/// their `Last-Modified` heuristic (RFC 9111 §4.2.2 names 10 % of the age as typical).
+pub const DEFAULT_LAST_MODIFIED_HEURISTIC_MAX_SECONDS: u32 = 86_400;
 /// A callout that takes longer than a minute is useless to a waiting client; Envoy treats 0 as
 /// "no timeout", which must never happen, so 0 is refused too.
 pub const MAX_TIMEOUT_MS: u32 = 60_000;
@@ -212,7 +215,8 @@ pub struct Rule {
     /// responses are not stored (the default).
     pub strip_set_cookie: bool,
     /// Heuristic freshness from `Last-Modified` (RFC 9111 §4.2.2): 10 % of the time since the
-    /// last modification, at most this many seconds. `None`: off (the default).
+    /// last modification, at most this many seconds. Default
+    /// [`DEFAULT_LAST_MODIFIED_HEURISTIC_MAX_SECONDS`]; `None` (configured `0`): off.
     pub last_modified_heuristic_max_seconds: Option<u32>,
     pub origin: String,
     /// What a request `Cookie` does to caching.
@@ -787,15 +791,16 @@ fn rule(raw: RawRule, path: &str, index: usize) -> Result<Rule, ConfigError> {
         MAX_TTL_SECONDS.into(),
     )?;
 
-    let heuristic_max = match raw.last_modified_heuristic_max_seconds {
-        None => None,
-        v => Some(in_range(
-            &join(path, "last_modified_heuristic_max_seconds"),
-            v,
-            0,
-            1,
-            MAX_TTL_SECONDS.into(),
-        )?),
+    // On by default, as Traffic Server and Squid have it; 0 turns it off.
+    let heuristic_max = match in_range(
+        &join(path, "last_modified_heuristic_max_seconds"),
+        raw.last_modified_heuristic_max_seconds,
+        DEFAULT_LAST_MODIFIED_HEURISTIC_MAX_SECONDS.into(),
+        0,
+        MAX_TTL_SECONDS.into(),
+    )? {
+        0 => None,
+        t => Some(t),
     };
 
     let origin = raw.origin.unwrap_or_else(|| DEFAULT_ORIGIN.to_string());
@@ -1209,8 +1214,15 @@ mod tests {
             "Set-Cookie responses are not stored unless opted in"
         );
         assert_eq!(
-            r.last_modified_heuristic_max_seconds, None,
-            "heuristics off"
+            r.last_modified_heuristic_max_seconds,
+            Some(86_400),
+            "the Last-Modified heuristic is on by default, capped at a day"
+        );
+        let off =
+            parse_json(json!({ "rules": [{ "last_modified_heuristic_max_seconds": 0 }] })).unwrap();
+        assert_eq!(
+            off.rules[0].last_modified_heuristic_max_seconds, None,
+            "0: off"
         );
         assert_eq!(r.origin, "default");
     }
@@ -1410,7 +1422,7 @@ mod tests {
                 "rules[0].stale_while_revalidate_seconds",
             ),
             (
-                json!({ "rules": [{ "last_modified_heuristic_max_seconds": 0 }] }),
+                json!({ "rules": [{ "last_modified_heuristic_max_seconds": -1 }] }),
                 "rules[0].last_modified_heuristic_max_seconds",
             ),
             (
