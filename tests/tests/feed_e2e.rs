@@ -251,14 +251,9 @@ fn changes_by_the_python_client_a_purge_and_an_expiry_reach_the_feed() {
         "{metrics}"
     );
     assert!(metrics.contains("hzcache_feed_ready 1\n"));
-    for reason in [
-        "gap",
-        "missed",
-        "uuid",
-        "members",
-        "reregistered",
-        "overflow",
-    ] {
+    // Not "uuid": in the full suite other tests on the shared member (clears, restarts of their
+    // own companions) can renew a partition's uuid, a true reason to drop everything.
+    for reason in ["gap", "missed", "members", "reregistered", "overflow"] {
         let series = format!("hzcache_feed_resets_total{{reason=\"{reason}\"}} 0\n");
         assert!(metrics.contains(&series), "{reason}: {metrics}");
     }

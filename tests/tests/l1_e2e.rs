@@ -245,15 +245,18 @@ fn memory_stays_within_the_slot_bound_however_many_keys_are_asked_for() {
     wait_for_feed(node);
     let before = rss_kib(node.envoy.process.pid());
     let prefix = unique("big");
-    for round in 0..2 {
+    // A miss, then two hits: a key is kept on its second answer from the companion.
+    for round in 0..3 {
         for i in 0..600 {
             let r = get(&node.url(&format!("/big/{prefix}-{i}"))).unwrap();
             assert_eq!(r.status, 200, "round {round}");
         }
     }
     let stores = stat(&node.envoy.stats(), "wasmcustom.hzcache.l1_store").unwrap_or(0);
+    // Each of Envoy's two workers keeps its own "answered once" memory, so not every key of
+    // the third round is kept; still many times the 64 slots.
     assert!(
-        stores >= 600,
+        stores >= 4 * 64,
         "the table was written far more often than it has slots: {stores}"
     );
     let grown = rss_kib(node.envoy.process.pid()).saturating_sub(before);
