@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Renders envoy/envoy.yaml.tmpl for the local demo or docker-compose.
+"""Renders envoy/envoy.yaml.tmpl for the local demo or docker compose (compose.yaml).
 
     render_envoy.py local WASM_PATH > envoy.yaml     # everything on 127.0.0.1 (scripts/demo.sh)
     render_envoy.py compose > envoy/compose/envoy.yaml
@@ -16,14 +16,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 PROFILES = {
     # Ports match scripts/demo.sh.
-    "local": {"BIND_ADDRESS": "127.0.0.1", "ORIGIN_HOST": "127.0.0.1", "COMPANION_HOST": "127.0.0.1",
+    "local": {"BIND_ADDRESS": "127.0.0.1", "ADMIN_ADDRESS": "127.0.0.1", "ORIGIN_HOST": "127.0.0.1", "COMPANION_HOST": "127.0.0.1",
               "CLUSTER_TYPE": "STATIC", "LISTEN_PORT": "10000", "ADMIN_PORT": "9901",
               "ORIGIN_PORT": "8081", "COMPANION_PORT": "8090"},
-    # Service names and ports match envoy/compose/docker-compose.yaml.
-    "compose": {"BIND_ADDRESS": "0.0.0.0", "ORIGIN_HOST": "backend", "COMPANION_HOST": "companion",
+    # Service names and ports match compose.yaml. The admin endpoint listens on the container's
+    # loopback only (the health check runs inside the container); the listener on every
+    # interface of the container, and compose publishes it on the host's 127.0.0.1 only.
+    "compose": {"BIND_ADDRESS": "0.0.0.0", "ADMIN_ADDRESS": "127.0.0.1", "ORIGIN_HOST": "app", "COMPANION_HOST": "companion",
                 "CLUSTER_TYPE": "STRICT_DNS", "LISTEN_PORT": "10000", "ADMIN_PORT": "9901",
                 "ORIGIN_PORT": "8081", "COMPANION_PORT": "8090",
-                "WASM_PATH": "/etc/envoy/hzcache_filter.wasm"},
+                "WASM_PATH": "/etc/envoy/wasm/hzcache_filter.wasm"},
 }
 
 

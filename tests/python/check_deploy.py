@@ -1,6 +1,7 @@
-"""Static checks of the container and mesh manifests, which cannot run here (no Docker, no
-Kubernetes): they must agree with the local demo and with what the real filter and companion
-accept. Prints one JSON object for tests/tests/deploy_check.rs:
+"""Static checks of the compose demo (compose.yaml; `make test-compose` runs it for real) and
+of the mesh manifests (no Kubernetes here): they must agree with the local demo and with what
+the real filter and companion accept, publish nothing beyond 127.0.0.1, and give every
+service a health check that its dependants wait for. Prints one JSON object for tests/tests/deploy_check.rs:
 
   {"companion_env": {...},            # compose companion environment, to be parsed by the companion
    "istio_companion_env": {...},      # the same for the Istio Deployment
@@ -25,20 +26,41 @@ def check(cond, what):
 
 
 compose_dir = ROOT / "envoy/compose"
-compose = yaml.safe_load((compose_dir / "docker-compose.yaml").read_text())
+compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
 services = compose.get("services", {})
-for name in ("hazelcast", "backend", "companion", "envoy"):
+for name in ("hazelcast-1", "hazelcast-2", "companion", "app", "filter", "envoy"):
     check(name in services, f"compose: service {name} missing")
 
 versions = dict(re.findall(r"^(\w+)=(\S+)$", (ROOT / "scripts/versions.sh").read_text(), re.M))
-check(services["hazelcast"]["image"] == f"hazelcast/hazelcast:{versions['HAZELCAST_VERSION']}",
-      "compose: Hazelcast image tag differs from scripts/versions.sh")
+for name in ("hazelcast-1", "hazelcast-2"):
+    check(services[name]["image"] == f"hazelcast/hazelcast:{versions['HAZELCAST_VERSION']}",
+          f"compose: {name} image tag differs from scripts/versions.sh")
+    check("-Dhazelcast.config=/opt/hazelcast/config_ext/hazelcast.yaml" in services[name]["environment"]["JAVA_OPTS"],
+          f"compose: {name} must name its configuration the way the official image documents")
+check(services["envoy"]["image"] == f"envoyproxy/envoy:v{versions['ENVOY_VERSION']}",
+      "compose: Envoy image tag differs from scripts/versions.sh")
+requirements = (ROOT / "demo/requirements.txt").read_text()
+check(f"hazelcast-python-client=={versions['HZ_PYTHON_CLIENT_VERSION']}" in requirements,
+      "demo/requirements.txt: the Hazelcast Python client differs from scripts/versions.sh")
 
-# Every bind-mounted file exists.
+# Every bind-mounted file exists; named volumes are declared.
 for name, svc in services.items():
     for vol in svc.get("volumes", []):
         src = vol.split(":")[0]
-        check((compose_dir / src).resolve().exists(), f"compose: {name} mounts missing {src}")
+        if src.startswith((".", "/")):
+            check((ROOT / src).resolve().exists(), f"compose: {name} mounts missing {src}")
+        else:
+            check(src in (compose.get("volumes") or {}), f"compose: {name} mounts undeclared volume {src}")
+
+# Health checks everywhere (but the one-shot filter copy), and dependencies wait for them.
+for name, svc in services.items():
+    if name != "filter":
+        check("healthcheck" in svc, f"compose: {name} has no health check")
+    for dep, cond in (svc.get("depends_on") or {}).items():
+        want = "service_completed_successfully" if dep == "filter" else "service_healthy"
+        check(isinstance(cond, dict) and cond.get("condition") == want,
+              f"compose: {name} must depend on {dep} with condition {want}")
+check(services["filter"].get("restart", "no") == "no", "compose: the filter copy runs once")
 
 # The member config the compose demo mounts.
 hz = yaml.safe_load((compose_dir / "hazelcast.yaml").read_text())["hazelcast"]
@@ -47,6 +69,18 @@ check(hz["cluster-name"] == "dev", "compose: Hazelcast cluster name must be dev 
 check(hz["properties"].get("hazelcast.phone.home.enabled") == "false", "compose: phone-home must be off")
 check(hz["network"]["join"]["multicast"]["enabled"] is False, "compose: multicast must be off")
 check(hz["network"]["join"]["auto-detection"]["enabled"] is False, "compose: auto-detection must be off")
+members = [f"{n}:{hz_port}" for n in ("hazelcast-1", "hazelcast-2")]
+check(hz["network"]["join"]["tcp-ip"]["member-list"] == members, "compose: the members must list each other")
+rest = hz["network"].get("rest-api", {})
+check(rest.get("enabled") is True and rest["endpoint-groups"]["HEALTH_CHECK"]["enabled"] is True,
+      "compose: the members' health endpoint (the health check) must be on")
+check(not any(g.get("enabled") for k, g in rest.get("endpoint-groups", {}).items() if k != "HEALTH_CHECK"),
+      "compose: no REST endpoint group but HEALTH_CHECK")
+for m in ("hzcache*", "cache"):
+    mc = hz["map"].get(m, {})
+    ev = mc.get("eviction", {})
+    check(mc.get("backup-count", 0) >= 1 and ev.get("eviction-policy") in ("LRU", "LFU") and ev.get("size"),
+          f"compose: map {m} must be bounded (backups, eviction, max size)")
 
 env = {k: str(v) for k, v in services["companion"]["environment"].items()}
 
@@ -56,7 +90,7 @@ def env_file(service):
     out = {}
     name = services[service].get("env_file")
     if name:
-        for line in (compose_dir / name).read_text().splitlines():
+        for line in (ROOT / name).read_text().splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 k, _, v = line.partition("=")
@@ -66,18 +100,23 @@ def env_file(service):
 
 env.update(env_file("companion"))
 check("HZCACHE_CALLOUT_SECRET" in env, "compose: the companion has no callout secret")
+check("HZCACHE_CALLOUT_SECRET" not in services["companion"]["environment"],
+      "compose: the callout secret belongs in the env file, not compose.yaml")
 check(env_file("envoy").get("HZCACHE_CALLOUT_SECRET") == env.get("HZCACHE_CALLOUT_SECRET"),
       "compose: Envoy and the companion must share the callout secret")
+# Published: only Envoy's listener and the app, and only on 127.0.0.1.
 for name, service in services.items():
     for port in service.get("ports", []):
         check(str(port).startswith("127.0.0.1:"), f"compose: {name} publishes {port} beyond 127.0.0.1")
-check(env.get("HZCACHE_HAZELCAST") == f"hazelcast:{hz_port}", "compose: companion must reach hazelcast:<member port>")
+    if name not in ("envoy", "app"):
+        check(not service.get("ports"), f"compose: {name} must not publish any port")
+check(env.get("HZCACHE_HAZELCAST") == ",".join(members), "compose: companion must reach both members")
 check(env.get("HZCACHE_CLUSTER_NAME") == hz["cluster-name"], "compose: cluster names differ")
-backend_cmd = services["backend"]["command"]
-backend_port = backend_cmd[2]
-check(env.get("HZCACHE_ORIGINS") == f"default=http://backend:{backend_port}", "compose: companion origin is not the backend")
+app_port = services["app"]["ports"][0].rsplit(":", 1)[1]
+check(services["app"]["environment"]["HAZELCAST_MEMBERS"] == ",".join(members), "compose: the app must reach both members")
+check(env.get("HZCACHE_ORIGINS") == f"default=http://app:{app_port}", "compose: companion origin is not the app")
 
-# The Envoy config baked into the envoy image points at these services and ports.
+# The Envoy config mounted into the envoy service points at these services and ports.
 envoy = yaml.safe_load((compose_dir / "envoy.yaml").read_text())
 clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
 
@@ -89,10 +128,16 @@ def endpoint(cluster):
 
 
 companion_listen_port = env["HZCACHE_LISTEN"].rsplit(":", 1)[1]
-check(endpoint("origin") == ("backend", backend_port), "compose envoy: origin cluster is not backend")
+check(endpoint("origin") == ("app", app_port), "compose envoy: origin cluster is not the app")
 check(endpoint("hzcache_companion") == ("companion", companion_listen_port), "compose envoy: companion cluster is not companion")
+check(envoy["admin"]["address"]["socket_address"]["address"] == "127.0.0.1",
+      "compose envoy: the admin endpoint must listen on the container's loopback only")
 listener_port = str(envoy["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"])
 check(f"127.0.0.1:{listener_port}:{listener_port}" in services["envoy"]["ports"], "compose: Envoy listener port not published on 127.0.0.1")
+mounts = {v.split(":")[1]: v.split(":")[0] for v in services["envoy"]["volumes"]}
+check(mounts.get("/etc/envoy/envoy.yaml") == "./envoy/compose/envoy.yaml", "compose: Envoy must mount envoy/compose/envoy.yaml")
+wasm_path = re.search(r'filename: "([^"]+)"', (compose_dir / "envoy.yaml").read_text()).group(1)
+check(mounts.get(str(pathlib.PurePosixPath(wasm_path).parent)) == "wasm", "compose envoy: the .wasm is not in the wasm volume")
 
 # Istio manifests: deploy/istio/*.yaml (deploy/istio/alternatives/ holds the gateway placement).
 DIGEST = re.compile(r"^oci://[^@\s]+@sha256:[0-9a-f]{64}$")

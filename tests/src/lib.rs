@@ -595,6 +595,7 @@ impl Envoy {
             &template,
             &[
                 ("BIND_ADDRESS", "127.0.0.1".to_string()),
+                ("ADMIN_ADDRESS", "127.0.0.1".to_string()),
                 ("ORIGIN_HOST", "127.0.0.1".to_string()),
                 ("COMPANION_HOST", "127.0.0.1".to_string()),
                 ("CLUSTER_TYPE", "STATIC".to_string()),

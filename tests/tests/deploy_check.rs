@@ -1,5 +1,6 @@
-//! The docker-compose demo and the Istio manifests cannot run here (no Docker, no Kubernetes), so
-//! they are checked statically and against the real binaries: the compose Envoy configuration is
+//! Static checks of the docker compose demo (which `make test-compose` also runs for real, in
+//! tests/compose/run.sh) and of the Istio manifests (which cannot run here), against the real
+//! binaries: the compose Envoy configuration is
 //! generated from the same template as the local demo's and validated by the real Envoy with
 //! the real filter; the manifests' filter configuration is accepted by the filter; the
 //! companion accepts the environments they give it; and names and ports agree across files.
@@ -79,7 +80,7 @@ fn compose_and_local_envoy_configs_validate_with_the_real_envoy_and_filter() {
     let wasm = filter_wasm().unwrap().display().to_string();
     let compose = std::fs::read_to_string(root().join("envoy/compose/envoy.yaml"))
         .unwrap()
-        .replace("/etc/envoy/hzcache_filter.wasm", &wasm);
+        .replace("/etc/envoy/wasm/hzcache_filter.wasm", &wasm);
     envoy_validates(&compose, "compose-envoy.yaml");
     envoy_validates(&render("local", Some(&wasm)), "local-envoy.yaml");
 }
