@@ -1,5 +1,6 @@
-# hzcache: `make demo` runs the demo, `make test` runs every test. Both install what they need.
-.PHONY: setup build build-release test demo bench bench-http compare faults clean
+# hzcache: `make demo` runs the demo, `make test` runs every test, `make test-compose` the compose
+# demo. All install what they need.
+.PHONY: setup build build-release test test-compose demo bench bench-http compare faults clean
 
 CARGO ?= cargo
 
@@ -20,6 +21,12 @@ test: build
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked -p hzcache-filter --target wasm32-wasip1 -- -D warnings
 	$(CARGO) test --locked --workspace
+
+# The docker compose demo (compose.yaml) run for real: a Docker Engine of its own, local
+# stand-ins for the public base images, the project's images built from its Dockerfile, the
+# checks, teardown, and broken copies that must fail (tests/compose/run.sh). Needs root.
+test-compose: setup
+	@tests/compose/run.sh
 
 demo: build-release
 	@scripts/demo.sh
