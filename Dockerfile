@@ -5,7 +5,7 @@
 #   filter       the filter's .wasm at /plugin.wasm; run with a volume at /wasm it copies it
 #                there (how compose.yaml hands it to the unmodified official Envoy image)
 #   wasm-plugin  the filter alone, FROM scratch: one layer with /plugin.wasm, the layout Istio's
-#                WasmPlugin accepts for oci:// URLs (docker build --target wasm-plugin -t REG/hzcache-filter:TAG .)
+#                WasmPlugin accepts for oci:// URLs (docker compose --profile oci build wasm-plugin)
 #   app          the demo's Falcon app (demo/app.py) under gunicorn, as a non-root user
 #
 # Both Rust artefacts are compiled here, in the `build` stage, from the source in the build

@@ -88,6 +88,24 @@ UP=
 if [ -n "$(leftovers)" ]; then hz_say "teardown left containers, networks or volumes behind" >&2; exit 1; fi
 hz_say "teardown left no container, network or volume ($(elapsed))"
 
+# The Istio WasmPlugin image: one layer holding /plugin.wasm, the very .wasm Envoy loaded.
+if [ "$DIR" = "$ROOT" ]; then
+  compose --profile oci build wasm-plugin
+  oci=$(mktemp -d)
+  docker save hzcache/wasm-plugin:dev | tar -x -C "$oci"
+  layers=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))[0]; print(" ".join(m["Layers"]))' "$oci/manifest.json")
+  [ "$(echo "$layers" | wc -w)" = 1 ] || { hz_say "the wasm-plugin image has not exactly one layer: $layers" >&2; exit 1; }
+  [ "$(tar -tf "$oci/$layers" | grep -v '/$')" = plugin.wasm ] || { hz_say "its layer is not just plugin.wasm" >&2; exit 1; }
+  tar -xf "$oci/$layers" -C "$oci" plugin.wasm
+  cid=$(docker create hzcache/filter:dev)
+  docker cp -q "$cid:/plugin.wasm" "$oci/filter.wasm"
+  docker rm "$cid" >/dev/null
+  cmp -s "$oci/plugin.wasm" "$oci/filter.wasm" || { hz_say "the wasm-plugin image holds another .wasm than Envoy loaded" >&2; exit 1; }
+  head -c 4 "$oci/plugin.wasm" | od -An -c | grep -q 'a   s   m' || { hz_say "plugin.wasm is not a wasm module" >&2; exit 1; }
+  hz_say "wasm-plugin image: one layer, /plugin.wasm ($(stat -c %s "$oci/plugin.wasm") bytes), the .wasm Envoy ran"
+  rm -rf "$oci"
+fi
+
 if [ "$DIR" = "$ROOT" ] && [ "${HZCACHE_COMPOSE_MUTANTS:-1}" = 1 ]; then
   bash tests/compose/mutants.sh
 fi
