@@ -21,7 +21,8 @@ failed=0
 for m in "${MUTANTS[@]}"; do
   IFS='|' read -r what file expr <<< "$m"
   copy=$(mktemp -d /tmp/hzcache-mutant.XXXXXX)
-  git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$copy"
+  # Timestamps kept (-p): cargo in the build stage then sees the sources unchanged.
+  git ls-files -co --exclude-standard -z | xargs -0 cp -p --parents -t "$copy"
   sed -i "$expr" "$copy/$file"
   if cmp -s "$ROOT/$file" "$copy/$file"; then
     hz_say "mutant '$what': the edit did not apply to $file" >&2; failed=1; rm -rf "$copy"; continue
