@@ -371,6 +371,7 @@ pub fn hzcache(
         &fs::read_to_string(root().join("envoy/envoy.yaml.tmpl"))?,
         &[
             ("BIND_ADDRESS", "127.0.0.1".to_string()),
+            ("ADMIN_ADDRESS", "127.0.0.1".to_string()),
             ("ORIGIN_HOST", "127.0.0.1".to_string()),
             ("COMPANION_HOST", "127.0.0.1".to_string()),
             ("CLUSTER_TYPE", "STATIC".to_string()),
@@ -382,6 +383,14 @@ pub fn hzcache(
             ("FILTER_CONFIG", compact.replace('\'', "''")),
         ],
     );
+    // A placeholder the shipped template grew that this run does not fill would make Envoy
+    // refuse the file with a YAML error far from the cause.
+    if let Some(at) = yaml.find("{{") {
+        anyhow::bail!(
+            "envoy/envoy.yaml.tmpl has a placeholder bench-http does not fill: {}",
+            &yaml[at..yaml.len().min(at + 40)]
+        );
+    }
     let envoy = start_envoy(
         name,
         yaml,
