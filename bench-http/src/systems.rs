@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hzcache_e2e::{
-    callout_secret, envoy_bin, fill, filter_wasm, free_port, loopback, maps_of, probe_get, root,
-    run_dir, unique, wait_until, Companion, Process,
+    callout_secret, envoy_bin, fill, free_port, loopback, maps_of, probe_get, root, run_dir,
+    unique, wait_until, Companion, Process,
 };
 
 use crate::procs::{descendants, Daemon};
@@ -362,35 +362,13 @@ pub fn hzcache(
     companion.wait_ready(Duration::from_secs(30))?;
     let port = free_port();
     let admin_port = free_port();
-    let compact: String = filter_config
-        .lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let yaml = fill(
-        &fs::read_to_string(root().join("envoy/envoy.yaml.tmpl"))?,
-        &[
-            ("BIND_ADDRESS", "127.0.0.1".to_string()),
-            ("ADMIN_ADDRESS", "127.0.0.1".to_string()),
-            ("ORIGIN_HOST", "127.0.0.1".to_string()),
-            ("COMPANION_HOST", "127.0.0.1".to_string()),
-            ("CLUSTER_TYPE", "STATIC".to_string()),
-            ("ADMIN_PORT", admin_port.to_string()),
-            ("LISTEN_PORT", port.to_string()),
-            ("ORIGIN_PORT", origin_port.to_string()),
-            ("COMPANION_PORT", companion.port.to_string()),
-            ("WASM_PATH", filter_wasm()?.display().to_string()),
-            ("FILTER_CONFIG", compact.replace('\'', "''")),
-        ],
-    );
-    // A placeholder the shipped template grew that this run does not fill would make Envoy
-    // refuse the file with a YAML error far from the cause.
-    if let Some(at) = yaml.find("{{") {
-        anyhow::bail!(
-            "envoy/envoy.yaml.tmpl has a placeholder bench-http does not fill: {}",
-            &yaml[at..yaml.len().min(at + 40)]
-        );
-    }
+    let yaml = hzcache_e2e::local_envoy_yaml(
+        filter_config,
+        port,
+        admin_port,
+        origin_port,
+        companion.port,
+    )?;
     let envoy = start_envoy(
         name,
         yaml,

@@ -587,27 +587,9 @@ impl Envoy {
         companion_port: u16,
         secret: &str,
     ) -> Result<Envoy> {
-        let template = fs::read_to_string(root().join("envoy/envoy.yaml.tmpl"))?;
         let port = free_port();
         let admin_port = free_port();
-        let compact = one_line(filter_config);
-        let yaml = fill(
-            &template,
-            &[
-                ("BIND_ADDRESS", "127.0.0.1".to_string()),
-                ("ADMIN_ADDRESS", "127.0.0.1".to_string()),
-                ("ORIGIN_HOST", "127.0.0.1".to_string()),
-                ("COMPANION_HOST", "127.0.0.1".to_string()),
-                ("CLUSTER_TYPE", "STATIC".to_string()),
-                ("ADMIN_PORT", admin_port.to_string()),
-                ("LISTEN_PORT", port.to_string()),
-                ("ORIGIN_PORT", origin_port.to_string()),
-                ("COMPANION_PORT", companion_port.to_string()),
-                ("WASM_PATH", filter_wasm()?.display().to_string()),
-                // Inside a single-quoted YAML scalar a quote is written twice.
-                ("FILTER_CONFIG", compact.replace('\'', "''")),
-            ],
-        );
+        let yaml = local_envoy_yaml(filter_config, port, admin_port, origin_port, companion_port)?;
         let config = run_dir().join(format!("envoy-{port}.yaml"));
         fs::write(&config, yaml)?;
         let mut cmd = Command::new(envoy_bin()?);
@@ -640,6 +622,44 @@ impl Envoy {
             .map(|(_, b)| b)
             .unwrap_or_default()
     }
+}
+
+/// The shipped Envoy template (`envoy/envoy.yaml.tmpl`) filled for 127.0.0.1: the one
+/// rendering behind the tests, `make compare`, `make faults` and `make bench-http`. A
+/// placeholder left unfilled is an error here, not a YAML error from Envoy.
+pub fn local_envoy_yaml(
+    filter_config: &str,
+    port: u16,
+    admin_port: u16,
+    origin_port: u16,
+    companion_port: u16,
+) -> Result<String> {
+    let template = fs::read_to_string(root().join("envoy/envoy.yaml.tmpl"))?;
+    let compact = one_line(filter_config);
+    let yaml = fill(
+        &template,
+        &[
+            ("BIND_ADDRESS", "127.0.0.1".to_string()),
+            ("ADMIN_ADDRESS", "127.0.0.1".to_string()),
+            ("ORIGIN_HOST", "127.0.0.1".to_string()),
+            ("COMPANION_HOST", "127.0.0.1".to_string()),
+            ("CLUSTER_TYPE", "STATIC".to_string()),
+            ("ADMIN_PORT", admin_port.to_string()),
+            ("LISTEN_PORT", port.to_string()),
+            ("ORIGIN_PORT", origin_port.to_string()),
+            ("COMPANION_PORT", companion_port.to_string()),
+            ("WASM_PATH", filter_wasm()?.display().to_string()),
+            // Inside a single-quoted YAML scalar a quote is written twice.
+            ("FILTER_CONFIG", compact.replace('\'', "''")),
+        ],
+    );
+    if let Some(at) = yaml.find("{{") {
+        bail!(
+            "envoy/envoy.yaml.tmpl has a placeholder the harness does not fill: {}",
+            &yaml[at..yaml.len().min(at + 40)]
+        );
+    }
+    Ok(yaml)
 }
 
 /// The filter configuration as one line (it is embedded in one YAML scalar).
