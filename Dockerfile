@@ -6,7 +6,7 @@
 #                there (how compose.yaml hands it to the unmodified official Envoy image)
 #   wasm-plugin  the filter alone, FROM scratch: one layer with /plugin.wasm, the layout Istio's
 #                WasmPlugin accepts for oci:// URLs (docker compose --profile oci build wasm-plugin)
-#   app          the demo's Falcon app (demo/app.py) under gunicorn, as a non-root user
+#   app          the demo's Falcon app (deploy/demo-app/app.py) under gunicorn, as a non-root user
 #
 # Both Rust artefacts are compiled here, in the `build` stage, from the source in the build
 # context. BuildKit cache mounts keep cargo's registry and target folder between builds, so a
@@ -62,10 +62,10 @@ COPY --from=build /out/hzcache_filter.wasm /plugin.wasm
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS app
-COPY demo/requirements.txt /opt/app/requirements.txt
+COPY deploy/demo-app/requirements.txt /opt/app/requirements.txt
 RUN python3 -m venv /opt/app/venv \
  && /opt/app/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /opt/app/requirements.txt
-COPY demo/app.py /opt/app/app.py
+COPY deploy/demo-app/app.py /opt/app/app.py
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 USER 10001:10001

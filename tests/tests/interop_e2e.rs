@@ -40,7 +40,7 @@ fn an_entry_stored_by_hzcache_is_read_back_by_the_python_client() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Falcon app hzcache grew from (demo/app.py) as the origin: it caches in the map `cache`
+// The Falcon app hzcache grew from (deploy/demo-app/app.py) as the origin: it caches in the map `cache`
 // itself with the official Python client (get → backend → put), and hzcache in front of it
 // shares those entries both ways.
 
@@ -66,7 +66,7 @@ impl AppStack {
         cmd.args(["--bind", &format!("127.0.0.1:{app_port}")])
             .args(["--workers", "1", "--threads", "8", "--access-logfile", "-"])
             .arg("--chdir")
-            .arg(root().join("demo"))
+            .arg(root().join("deploy/demo-app"))
             .arg("app:app")
             .env("HAZELCAST_MEMBERS", member.address())
             .env("HAZELCAST_CLUSTER_NAME", &member.cluster_name);
