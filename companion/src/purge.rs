@@ -15,6 +15,11 @@ use hyper::header::{HeaderMap, AUTHORIZATION};
 use crate::fetch_request::{decode_key, percent_decode};
 use crate::secret::Secret;
 
+/// Keys per page of a prefix or tag purge (one `Map.FetchKeys` request). A thousand keys of at
+/// most 8 KiB each bound a page's memory (and the Hazelcast reader's message limit is sized
+/// to fit one: `config::reader_limits`), while small keys make a request per thousand.
+pub const PURGE_PAGE_KEYS: i32 = 1000;
+
 /// Targets per invalidation callout: the request URL plus Location and Content-Location, each
 /// possibly under a few rules. More is not something the filter sends.
 pub const MAX_INVALIDATE_TARGETS: usize = 16;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::args::{Args, L1_ON, SCENARIOS, WORKLOADS};
 use crate::wrk::WrkResult;
-use crate::{Args, L1_ON, SCENARIOS};
 
 /// One measured run.
 #[derive(Clone, Debug)]
@@ -156,7 +156,7 @@ fn ratios(all: &[Run], runs: &[&Run], base: &str) -> Option<Stat> {
 
 pub fn summarize(all: &[Run]) -> Vec<Row> {
     let mut rows = Vec::new();
-    for workload in crate::WORKLOADS {
+    for workload in WORKLOADS {
         for s in SCENARIOS {
             let runs: Vec<&Run> = all
                 .iter()

@@ -9,29 +9,17 @@ pub mod hostile;
 pub mod load;
 pub mod origin;
 pub mod report;
+pub mod runtime;
 pub mod scenarios;
 pub mod stack;
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::Result;
 
 pub use report::ScenarioResult;
+pub use runtime::rt;
 pub use scenarios::Options;
-
-/// The runtime of the suite's own async parts (the origin, the load).
-pub fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("faults")
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("cannot build the faults runtime: {e}"))
-    })
-}
 
 /// Starts the stack (3 members, 2 nodes) and runs `names` in order, returning one result per
 /// scenario. Run it on a thread that lives until it returns (Envoy is tied to the thread that

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
 use crate::origin::{body_for, checksum};
-use crate::rt;
+use crate::runtime::rt;
 
 /// A client gives up on a request after this long.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -30,7 +30,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
-use crate::rt;
+use crate::runtime::rt;
 
 /// Size of a `/big/…` body.
 pub const BIG_BODY: usize = 5 * 1024 * 1024;

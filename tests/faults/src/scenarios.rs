@@ -12,7 +12,7 @@ use crate::hostile;
 use crate::load::{ErrorKind, Family, Http, KeySet, Load, Sample, CLIENT_TIMEOUT};
 use crate::origin::Mode;
 use crate::report::{latency, recovery, share, Recovery, ScenarioResult};
-use crate::rt;
+use crate::runtime::rt;
 use crate::stack::FaultStack;
 
 /// Every scenario, in the order the full run takes them (whole-cluster restart last: it loses
