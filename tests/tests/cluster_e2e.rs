@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hzcache_companion::hazelcast::{
+use hazelcast_client::{
     Client, ClientConfig, EntryEvent, EntryEventKind, EntryEventKinds, HazelcastError,
     Invalidation, Ttl, Value,
 };
@@ -130,7 +130,7 @@ struct StreamOutcome {
 }
 
 async fn steady_writer(
-    map: hzcache_companion::hazelcast::Map,
+    map: hazelcast_client::Map,
     writer: usize,
     started: Instant,
     stop: Arc<AtomicBool>,
