@@ -1,101 +1,30 @@
-//! The client: a smart client in the sense of the official ones (protocol sheet §4.4, §6.4,
-//! §7). It keeps one authenticated connection per cluster member, learns the member list and
-//! the partition table from the cluster view listener, and runs invocations: correlation ids,
-//! partition ids, routing each keyed request to its partition owner's connection (any
-//! connection while the owner is unknown), the per-request deadline and the retry rules of
-//! §7.3. A background task (`manage`) keeps the connections: it reconnects with backoff and
-//! jitter when none is left, opens connections to members that joined (retrying missing ones
-//! every second), closes those to members that left, re-registers the cluster view listener
-//! and the user listeners, and starts over on a new cluster id (whole-cluster restart).
-//!
-//! The cluster view itself (versions, apply rules, routing decision) is sans-IO in `cluster`,
-//! the listener bookkeeping in `listener_registry`.
+//! The public `Client`: a smart client in the sense of the official ones (protocol sheet §4.4,
+//! §6.4, §7). It keeps one authenticated connection per cluster member, learns the member list
+//! and the partition table from the cluster view listener, sends every keyed request to its
+//! partition owner, and survives members coming and going. This file is the API surface only:
+//! starting and stopping, maps, and what the client knows about the cluster. The work is done
+//! below it, each part in its own module: `connection_manager` (connections per member,
+//! reconnects), `view_listener` (member list and partition table), `listener_binder` (listeners
+//! on every connection), `invocation` (routing, deadlines, retries, backup acks), all on the
+//! shared `state`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
-
-use super::backoff::{Backoff, BackoffConfig};
-use super::cluster::{self, ClusterView, ConnectionId, Route};
-use super::codec::client_add_cluster_view_listener as view_codec;
-use super::codec::client_authentication::routing_mode;
-use super::codec::error as error_codec;
-use super::connection::{Connection, ConnectionSettings, EventHandler};
-use super::error::HazelcastError;
-use super::listener::{InvalidationMetadata, ListenerSpec};
-use super::listener_registry::{ListenerId, ListenerRegistry};
-use super::map::Map;
-use super::partition;
-use super::proto::{patch_request_ids, ClientMessage, ReaderLimits};
-use super::serialization::Data;
 use uuid::Uuid;
 
-/// Everything the client needs. Start from [`Default`] and change what differs:
-///
-/// ```
-/// use std::time::Duration;
-/// use hazelcast_client::ClientConfig;
-///
-/// let config = ClientConfig {
-///     cluster_name: "prod".into(),
-///     addresses: vec!["10.0.0.1:5701".into(), "10.0.0.2:5701".into()],
-///     invocation_timeout: Duration::from_secs(10),
-///     ..ClientConfig::default()
-/// };
-/// assert_eq!(config.client_name, "hzcache-companion");
-/// ```
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// The cluster to join: members refuse a client whose cluster name differs from theirs.
-    pub cluster_name: String,
-    /// Member addresses as `host:port`, tried in order.
-    pub addresses: Vec<String>,
-    /// The name this client shows in the member's logs and Management Center.
-    pub client_name: String,
-    /// Bounds the TCP connect and the authentication round trip together.
-    pub connect_timeout: Duration,
-    /// Deadline for one operation including its retries. Short by default: a cache answer that
-    /// takes seconds is worth less than going to the origin.
-    pub invocation_timeout: Duration,
-    /// How long a connection may stay silent before the client sends a ping on it.
-    pub heartbeat_interval: Duration,
-    /// How long a connection may go without hearing anything from its member before the
-    /// client closes it as dead.
-    pub heartbeat_timeout: Duration,
-    /// Waits between attempts to reach the cluster while no member answers.
-    pub backoff: BackoffConfig,
-    /// What one connection may make the client hold in memory; see
-    /// [`ReaderLimits::max_bytes_value_len`] for sizing them from the largest value.
-    pub reader_limits: ReaderLimits,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            cluster_name: "dev".into(),
-            addresses: vec!["127.0.0.1:5701".into()],
-            client_name: "hzcache-companion".into(),
-            connect_timeout: Duration::from_secs(5),
-            invocation_timeout: Duration::from_secs(3),
-            heartbeat_interval: Duration::from_secs(5),
-            heartbeat_timeout: Duration::from_secs(60),
-            backoff: BackoffConfig::default(),
-            reader_limits: ReaderLimits::default(),
-        }
-    }
-}
-
-/// Where a request must execute: the partition of a key, a given partition (Map.GetAll and
-/// PutAll, already grouped by partition), or anywhere (cluster-wide operations).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Target<'a> {
-    Key(&'a Data),
-    Partition(i32),
-    Any,
-}
+use crate::codec::map_fetch_near_cache_invalidation_metadata as md_codec;
+use crate::config::ClientConfig;
+use crate::connection::Connection;
+use crate::connection_manager::manage;
+use crate::error::HazelcastError;
+use crate::invocation::BackupListener;
+use crate::listener::InvalidationMetadata;
+use crate::listener_registry::ListenerId;
+use crate::map::Map;
+use crate::serialization::Data;
+use crate::state::Shared;
 
 /// One cluster member as the client sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,91 +58,65 @@ pub struct ClientStats {
     pub keyed_not_to_owner: u64,
     /// Events dropped because a listener's queue was full.
     pub events_dropped: u64,
+    /// Writes sent backup-aware (each attempt counts): they completed once their backups
+    /// acknowledged them to the client ([`ClientConfig::backup_acks`]).
+    pub backup_aware_requests: u64,
+    /// Backup-aware writes that completed after the backup timeout without all their acks.
+    pub backup_ack_timeouts: u64,
 }
 
-/// A handle to the cluster; cheap to clone.
+/// A handle to the cluster; cheap to clone. Every clone drives the same connections;
+/// [`Client::shutdown`] stops them all.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use hazelcast_client::{Client, ClientConfig};
+/// # async fn run() {
+/// let client = Client::start(ClientConfig {
+///     addresses: vec!["127.0.0.1:5701".into()],
+///     ..ClientConfig::default()
+/// });
+/// if !client.wait_connected(Duration::from_secs(10)).await {
+///     eprintln!("no Hazelcast member reachable yet; the client keeps trying");
+/// }
+/// for member in client.members() {
+///     println!("{} {} connected={}", member.address, member.uuid, member.connected);
+/// }
+/// client.shutdown();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
-
-pub(crate) struct Inner {
-    config: ClientConfig,
-    settings: ConnectionSettings,
-    pub(crate) uuid: Uuid,
-    ids: Arc<AtomicI64>,
-    /// Connections, cluster view and listeners. A std `Mutex`: every section is a few map
-    /// operations with no `.await` inside.
-    state: Mutex<State>,
-    partition_count: AtomicI32,
-    turn: AtomicUsize,
-    keyed_not_to_owner: AtomicU64,
-    pub(crate) events_dropped: AtomicU64,
-    /// Wakes the connection manager early (a connection closed, the member list changed).
-    wake: Notify,
-    connected: watch::Sender<bool>,
-    shutdown: watch::Sender<bool>,
-}
-
-struct State {
-    /// Open (or just closed, until the manager prunes them) connections by member uuid.
-    connections: HashMap<Uuid, Arc<Connection>>,
-    view: ClusterView,
-    cluster_id: Option<Uuid>,
-    /// The connection carrying the cluster view listener (also while it is being registered).
-    view_listener: Option<ConnectionId>,
-    listeners: ListenerRegistry<ListenerSpec>,
-}
-
-/// Retries of retryable failures: the first few go at once, later ones wait a little longer
-/// each time, up to this pause (protocol sheet §7.3, Java's scheme).
-const MAX_RETRY_PAUSE: Duration = Duration::from_millis(500);
-
-/// How often missing member connections are retried and the listeners checked (Python and Go
-/// retry missing members every second, §4.4).
-const MEMBER_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Client {
-    /// Starts the client and its background connection manager. Never fails: an unreachable
-    /// cluster is reported in the log and retried until `shutdown`.
+    /// Starts the client and its background connection manager (on the current tokio
+    /// runtime). Never fails: an unreachable cluster is reported in the log and retried until
+    /// `shutdown`. Operations fail with [`HazelcastError::NotConnected`] meanwhile.
     pub fn start(config: ClientConfig) -> Client {
-        let (connected, _) = watch::channel(false);
-        let (shutdown, _) = watch::channel(false);
-        let uuid = Uuid::new_v4();
-        let client = Client {
-            inner: Arc::new(Inner {
-                settings: settings(&config, uuid),
-                config,
-                uuid,
-                ids: Arc::new(AtomicI64::new(1)),
-                state: Mutex::new(State {
-                    connections: HashMap::new(),
-                    view: ClusterView::default(),
-                    cluster_id: None,
-                    view_listener: None,
-                    listeners: ListenerRegistry::default(),
-                }),
-                partition_count: AtomicI32::new(0),
-                turn: AtomicUsize::new(0),
-                keyed_not_to_owner: AtomicU64::new(0),
-                events_dropped: AtomicU64::new(0),
-                wake: Notify::new(),
-                connected,
-                shutdown,
-            }),
-        };
-        tokio::spawn(manage(client.clone()));
-        client
+        let backup_acks = config.backup_acks;
+        let shared = Arc::new(Shared::new(config));
+        if backup_acks {
+            let entry = Arc::new(BackupListener {
+                acks: Arc::downgrade(&shared),
+            });
+            let mut state = shared.state();
+            let id = state.listeners.add(entry);
+            state.backup_listener = Some(id);
+        }
+        tokio::spawn(manage(shared.clone()));
+        Client { shared }
     }
 
     /// Whether at least one member connection is open.
     pub fn is_connected(&self) -> bool {
-        self.state().connections.values().any(|c| !c.is_closed())
+        self.shared.is_connected()
     }
 
     /// Waits until connected or `timeout` passes; says which.
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
-        let mut rx = self.inner.connected.subscribe();
+        let mut rx = self.shared.connected.subscribe();
         let wait = async {
             while !*rx.borrow_and_update() {
                 if rx.changed().await.is_err() {
@@ -227,21 +130,17 @@ impl Client {
 
     /// A handle on the map `name` (maps are created by the member on first use).
     pub fn map(&self, name: &str) -> Map {
-        Map::new(self.clone(), name)
+        Map::new(self.shared.clone(), name)
     }
 
     /// Stops reconnecting and closes every connection.
     pub fn shutdown(&self) {
-        let _ = self.inner.shutdown.send(true);
-        let conns: Vec<_> = self.state().connections.values().cloned().collect();
-        for c in conns {
-            c.close("client shut down");
-        }
+        self.shared.shutdown();
     }
 
     /// The member list from the cluster view (empty until the first one arrives).
     pub fn members(&self) -> Vec<Member> {
-        let state = self.state();
+        let state = self.shared.state();
         let mut out: Vec<Member> = state
             .view
             .members()
@@ -267,14 +166,14 @@ impl Client {
     /// connection has told the client the partition count.
     pub fn partition_id(&self, key: &str) -> Option<i32> {
         let count = self.partition_count();
-        (count > 0).then(|| partition::partition_id(&Data::from_string(key), count))
+        (count > 0).then(|| Data::from_string(key).partition_id(count))
     }
 
     /// The address of the member owning `key`'s partition, as the client's partition table
     /// says (`None` while the table is unknown).
     pub fn owner_of(&self, key: &str) -> Option<String> {
-        let pid = partition::partition_id(&Data::from_string(key), self.partition_count());
-        let state = self.state();
+        let pid = Data::from_string(key).partition_id(self.partition_count());
+        let state = self.shared.state();
         let owner = state.view.owner(pid)?;
         state
             .view
@@ -289,12 +188,12 @@ impl Client {
 
     /// The partition table's version (`None` until one arrives); changes on every migration.
     pub fn partition_table_version(&self) -> Option<i32> {
-        self.state().view.partitions_version()
+        self.shared.state().view.partitions_version()
     }
 
     /// Request and event counters, for tests and metrics.
     pub fn stats(&self) -> ClientStats {
-        let state = self.state();
+        let state = self.shared.state();
         let mut members: Vec<MemberStats> = state
             .connections
             .values()
@@ -308,33 +207,30 @@ impl Client {
         members.sort_by(|a, b| a.address.cmp(&b.address));
         ClientStats {
             members,
-            keyed_not_to_owner: self.inner.keyed_not_to_owner.load(Ordering::Relaxed),
-            events_dropped: self.inner.events_dropped.load(Ordering::Relaxed),
+            keyed_not_to_owner: self.shared.keyed_not_to_owner.load(Ordering::Relaxed),
+            events_dropped: self.shared.events_dropped.load(Ordering::Relaxed),
+            backup_aware_requests: self.shared.backup_aware_requests.load(Ordering::Relaxed),
+            backup_ack_timeouts: self.shared.backup_ack_timeouts.load(Ordering::Relaxed),
         }
     }
 
     /// The partition count the cluster reported (0 until the first connection).
     pub(crate) fn partition_count(&self) -> i32 {
-        self.inner.partition_count()
+        self.shared.partition_count()
     }
 
     /// The id of the cluster the client is connected to (`None` before the first
     /// connection); changes when the whole cluster was restarted or replaced.
     pub fn cluster_id(&self) -> Option<Uuid> {
-        self.state().cluster_id
+        self.shared.state().cluster_id
     }
 
     /// Where listener `id` stands: whether it is registered on every open connection (so
     /// every member's events reach it), and how many registrations of it have succeeded so
     /// far (growing when it is registered on a new or reopened connection).
     pub fn listener_status(&self, id: ListenerId) -> ListenerStatus {
-        let state = self.state();
-        let open: Vec<ConnectionId> = state
-            .connections
-            .values()
-            .filter(|c| !c.is_closed())
-            .map(|c| c.id)
-            .collect();
+        let state = self.shared.state();
+        let open = state.open_ids();
         ListenerStatus {
             everywhere: state.listeners.active_on_all(id, &open),
             registrations: state.listeners.registrations_made(id),
@@ -349,23 +245,16 @@ impl Client {
         &self,
         maps: &[String],
     ) -> Result<Vec<InvalidationMetadata>, HazelcastError> {
-        use super::codec::map_fetch_near_cache_invalidation_metadata as md_codec;
-        let conns: Vec<Arc<Connection>> = self
-            .state()
-            .connections
-            .values()
-            .filter(|c| !c.is_closed())
-            .cloned()
-            .collect();
+        let conns: Vec<Arc<Connection>> = self.shared.open_connections();
         if conns.is_empty() {
             return Err(HazelcastError::NotConnected);
         }
         let mut tasks = tokio::task::JoinSet::new();
         for conn in conns {
-            let client = self.clone();
+            let shared = self.shared.clone();
             let req = md_codec::encode_request(maps, conn.member);
             tasks.spawn(async move {
-                let (_, answer) = client.invoke_on(&conn, req, None).await?;
+                let (_, answer) = shared.invoke_on(&conn, req, None).await?;
                 let md = md_codec::decode_response(&answer)?;
                 Ok::<_, HazelcastError>(InvalidationMetadata {
                     member: conn.member,
@@ -393,553 +282,6 @@ impl Client {
         Ok(out)
     }
 
-    /// This client's uuid, the same on every connection (§4.1).
-    pub(crate) fn uuid(&self) -> Uuid {
-        self.inner.uuid
-    }
-
-    pub(crate) fn inner_weak(&self) -> Weak<Inner> {
-        Arc::downgrade(&self.inner)
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock_state(&self.inner)
-    }
-
-    /// Picks the connection for one attempt (§6.4) and counts it.
-    fn pick(&self, pid: i32) -> Option<Arc<Connection>> {
-        let state = self.state();
-        // The common case first, without building the lists below (two allocations per
-        // operation): a keyed request whose owner is known and connected goes to that
-        // connection, exactly what `cluster::route` decides for it. The round-robin `turn`
-        // now advances only for the requests that use it.
-        if pid >= 0 {
-            if let Some(conn) = state
-                .view
-                .owner(pid)
-                .and_then(|owner| state.connections.get(&owner))
-                .filter(|c| !c.is_closed())
-            {
-                conn.keyed_requests.fetch_add(1, Ordering::Relaxed);
-                return Some(conn.clone());
-            }
-        }
-        let open: Vec<&Arc<Connection>> = state
-            .connections
-            .values()
-            .filter(|c| !c.is_closed())
-            .collect();
-        let uuids: Vec<Uuid> = open.iter().map(|c| c.member).collect();
-        let owner = if pid >= 0 {
-            state.view.owner(pid)
-        } else {
-            None
-        };
-        let turn = self.inner.turn.fetch_add(1, Ordering::Relaxed);
-        let chosen = match cluster::route(owner, &uuids, turn)? {
-            Route::Owner(i) => open.get(i).copied(),
-            Route::Any(i) => {
-                if pid >= 0 {
-                    self.inner
-                        .keyed_not_to_owner
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                open.get(i).copied()
-            }
-        }?;
-        let counter = if pid >= 0 {
-            &chosen.keyed_requests
-        } else {
-            &chosen.other_requests
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        Some(chosen.clone())
-    }
-
-    /// Runs one request: sets its partition id (from `target`) and a fresh correlation id
-    /// for every attempt, sends it to the partition owner's connection (or any), waits for the
-    /// answer within the invocation timeout, turns an error answer into
-    /// `HazelcastError::Server`, and retries what §7.3 allows on whichever connection is then
-    /// right. `idempotent` says the request may be sent again after its connection dropped
-    /// (the message definition's `retryable` flag, or a map operation that is safe to redo).
-    ///
-    /// With no connection at all it fails at once: the caller (the cache) has a better answer
-    /// than waiting, the origin. While at least one connection is open (a member died, the
-    /// others live), retries continue within the deadline.
-    pub(crate) async fn invoke(
-        &self,
-        request: ClientMessage,
-        target: Target<'_>,
-        idempotent: bool,
-    ) -> Result<ClientMessage, HazelcastError> {
-        let timeout = self.inner.config.invocation_timeout;
-        let deadline = Instant::now() + timeout;
-        let mut attempt: u32 = 0;
-        loop {
-            let pid = match target {
-                Target::Key(k) => partition::partition_id(k, self.partition_count()),
-                Target::Partition(p) => p,
-                Target::Any => -1,
-            };
-            let conn = self.pick(pid).ok_or(HazelcastError::NotConnected)?;
-            let id = conn.next_correlation_id();
-            // Each attempt encodes `request` (kept untouched for a retry) into one wire buffer
-            // and patches the two ids in place; the connection takes that buffer as is. This
-            // replaced a clone of the frame list per attempt (in case of a retry) plus a copy
-            // of the initial frame per patched id, several allocations per operation
-            // (docs/benchmarks.md, "Hot-path work": mallocs per op counted before and after).
-            let mut wire = request.to_wire();
-            if !patch_request_ids(&mut wire, id, pid) {
-                // Encoders always write a full request header; this is a bug, not input.
-                return Err(HazelcastError::Protocol(format!(
-                    "request of type {:#08x} has no room for its header",
-                    request.message_type()
-                )));
-            }
-
-            let err = match conn.send_wire(id, wire.freeze()) {
-                Err(e) => e,
-                Ok(rx) => match tokio::time::timeout_at(deadline.into(), rx).await {
-                    Err(_) => {
-                        conn.forget(id);
-                        return Err(HazelcastError::Timeout(timeout));
-                    }
-                    Ok(Err(_)) => HazelcastError::ConnectionClosed {
-                        member: conn.address.clone(),
-                        reason: "connection dropped the request".into(),
-                    },
-                    Ok(Ok(Err(e))) => e,
-                    Ok(Ok(Ok(answer))) => {
-                        if answer.message_type() != error_codec::ERROR_MESSAGE_TYPE {
-                            return Ok(answer);
-                        }
-                        let holders = error_codec::decode_error(&answer)?;
-                        HazelcastError::from_holders(&holders)
-                    }
-                },
-            };
-            if !err.is_retryable(idempotent) || Instant::now() >= deadline {
-                return Err(err);
-            }
-            attempt += 1;
-            let pause = if attempt <= 5 {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(1u64 << (attempt - 5).min(20)).min(MAX_RETRY_PAUSE)
-            };
-            tracing::debug!(%err, attempt, ?pause, "retrying Hazelcast invocation");
-            if !pause.is_zero() {
-                tokio::time::sleep_until((Instant::now() + pause).min(deadline).into()).await;
-            } else {
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-
-    /// Sends a request bound to one connection (listener registration and removal) and waits
-    /// for its answer within the invocation timeout. Never retried elsewhere (§7.3): the
-    /// registration belongs to that connection. `handler`, if given, receives the events of
-    /// the registration; it is installed before the request leaves, since events may follow
-    /// the answer at once.
-    async fn invoke_on(
-        &self,
-        conn: &Connection,
-        mut request: ClientMessage,
-        handler: Option<EventHandler>,
-    ) -> Result<(i64, ClientMessage), HazelcastError> {
-        request.set_partition_id(-1);
-        let id = conn.next_correlation_id();
-        request.set_correlation_id(id);
-        if let Some(h) = handler.clone() {
-            conn.add_listener(id, h);
-        }
-        let result = async {
-            let rx = conn.send(request)?;
-            match tokio::time::timeout(self.inner.config.invocation_timeout, rx).await {
-                Err(_) => {
-                    conn.forget(id);
-                    Err(HazelcastError::Timeout(
-                        self.inner.config.invocation_timeout,
-                    ))
-                }
-                Ok(Err(_)) => Err(HazelcastError::ConnectionClosed {
-                    member: conn.address.clone(),
-                    reason: "connection dropped the request".into(),
-                }),
-                Ok(Ok(Err(e))) => Err(e),
-                Ok(Ok(Ok(answer))) if answer.message_type() == error_codec::ERROR_MESSAGE_TYPE => {
-                    Err(HazelcastError::from_holders(&error_codec::decode_error(
-                        &answer,
-                    )?))
-                }
-                Ok(Ok(Ok(answer))) => Ok(answer),
-            }
-        }
-        .await;
-        if result.is_err() && handler.is_some() {
-            conn.remove_listener(id);
-        }
-        result.map(|answer| (id, answer))
-    }
-
-    // -----------------------------------------------------------------------------------
-    // User listeners (the public API is on `Map`, in `listener`).
-
-    /// Adds a listener and registers it on every open connection; later connections get it
-    /// from the manager. Fails (and keeps nothing) when there is no connection or a
-    /// registration fails, so that a caller never believes in a feed that is not there.
-    pub(crate) async fn add_listener(
-        &self,
-        spec: ListenerSpec,
-    ) -> Result<ListenerId, HazelcastError> {
-        if !self.is_connected() {
-            return Err(HazelcastError::NotConnected);
-        }
-        let id = self.state().listeners.add(spec);
-        let outcomes = self.register_missing().await;
-        if let Some(err) = outcomes
-            .into_iter()
-            .filter(|(lid, _)| *lid == id)
-            .find_map(|(_, r)| r.err())
-        {
-            let _ = self.remove_listener(id).await;
-            return Err(err);
-        }
-        Ok(id)
-    }
-
-    /// Removes a listener from every connection; `false` if it was not there.
-    pub(crate) async fn remove_listener(&self, id: ListenerId) -> Result<bool, HazelcastError> {
-        let removed = self.state().listeners.remove(id);
-        let Some((spec, undo)) = removed else {
-            return Ok(false);
-        };
-        for (conn_id, correlation_id, server_id) in undo {
-            if let Some(conn) = self.connection_by_id(conn_id) {
-                conn.remove_listener(correlation_id);
-                let req =
-                    super::codec::map_remove_entry_listener::encode_request(&spec.map, server_id);
-                // Best effort: if the member does not answer, the registration dies with the
-                // connection anyway, and its events are already dropped here.
-                if let Err(e) = self.invoke_on(&conn, req, None).await {
-                    tracing::debug!(member = %conn.address, error = %e, "listener removal failed");
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Registers every listener missing on an open connection; returns each outcome.
-    async fn register_missing(&self) -> Vec<(ListenerId, Result<(), HazelcastError>)> {
-        let work = {
-            let mut state = self.state();
-            let open: Vec<ConnectionId> = state
-                .connections
-                .values()
-                .filter(|c| !c.is_closed())
-                .map(|c| c.id)
-                .collect();
-            state.listeners.take_missing(&open)
-        };
-        let mut tasks = tokio::task::JoinSet::new();
-        for (conn_id, lid, spec) in work {
-            let client = self.clone();
-            tasks.spawn(async move {
-                let Some(conn) = client.connection_by_id(conn_id) else {
-                    client.state().listeners.failed(conn_id, lid);
-                    return (lid, Err(HazelcastError::NotConnected));
-                };
-                let outcome = async {
-                    let handler = spec.handler(&client);
-                    let (correlation_id, answer) =
-                        client.invoke_on(&conn, spec.request(), Some(handler)).await?;
-                    let server_id = spec.decode_registration(&answer)?;
-                    Ok::<_, HazelcastError>((correlation_id, server_id))
-                }
-                .await;
-                match outcome {
-                    Ok((correlation_id, server_id)) => {
-                        let keep = client.state().listeners.registered(
-                            conn_id,
-                            lid,
-                            correlation_id,
-                            server_id,
-                        );
-                        if !keep {
-                            conn.remove_listener(correlation_id);
-                        }
-                        tracing::debug!(member = %conn.address, listener = ?lid, "listener registered");
-                        (lid, Ok(()))
-                    }
-                    Err(e) => {
-                        client.state().listeners.failed(conn_id, lid);
-                        tracing::warn!(member = %conn.address, error = %e, "listener registration failed; will retry");
-                        (lid, Err(e))
-                    }
-                }
-            });
-        }
-        let mut out = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(r) = joined {
-                out.push(r);
-            }
-        }
-        out
-    }
-
-    fn connection_by_id(&self, id: ConnectionId) -> Option<Arc<Connection>> {
-        self.state()
-            .connections
-            .values()
-            .find(|c| c.id == id && !c.is_closed())
-            .cloned()
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Connection management (driven by `manage`).
-
-    /// Takes a freshly authenticated connection into the set, applying §4.4: partition count
-    /// check, cluster id change (restart) handling, duplicate member connections closed, the
-    /// member list and partition table of the auth answer used as a first view.
-    fn adopt(&self, conn: Arc<Connection>) -> bool {
-        let auth = &conn.auth;
-        let held = self.partition_count();
-        if held != 0 && held != auth.partition_count {
-            // A different partition count means a differently laid out cluster; routing by
-            // the old count would send keys to the wrong partitions.
-            tracing::error!(
-                member = %conn.address, held, got = auth.partition_count,
-                "member reports a different partition count; refusing it"
-            );
-            conn.close("partition count mismatch");
-            return false;
-        }
-        self.inner
-            .partition_count
-            .store(auth.partition_count, Ordering::Relaxed);
-        let stale = {
-            let mut state = self.state();
-            let mut stale = Vec::new();
-            if state.cluster_id.is_some() && state.cluster_id != auth.cluster_id {
-                tracing::warn!(
-                    member = %conn.address,
-                    "the cluster was restarted or replaced (new cluster id); starting over"
-                );
-                state.view.clear();
-                state.view_listener = None;
-                let old: Vec<Arc<Connection>> = state.connections.drain().map(|(_, c)| c).collect();
-                for c in old {
-                    state.listeners.connection_closed(c.id);
-                    stale.push(c);
-                }
-            }
-            state.cluster_id = auth.cluster_id;
-            if state
-                .connections
-                .get(&conn.member)
-                .is_some_and(|c| !c.is_closed())
-            {
-                drop(state);
-                conn.close("duplicate connection to the same member");
-                return false;
-            }
-            if let Some(old) = state.connections.insert(conn.member, conn.clone()) {
-                state.listeners.connection_closed(old.id);
-            }
-            if let Some(v) = auth.member_list_version {
-                if !auth.members.is_empty() {
-                    state.view.apply_members(v, auth.members.clone());
-                }
-            }
-            if let Some(v) = auth.partition_list_version {
-                let count = auth.partition_count;
-                state
-                    .view
-                    .apply_partitions(conn.id, v, &auth.partitions, count);
-            }
-            stale
-        };
-        for old in stale {
-            old.close("cluster restarted");
-        }
-        tracing::info!(
-            member = %conn.address,
-            cluster = %self.inner.config.cluster_name,
-            server_version = %auth.server_version,
-            partitions = auth.partition_count,
-            connection = conn.id,
-            "connected to Hazelcast member"
-        );
-        let weak = self.inner_weak();
-        let watched = conn.clone();
-        tokio::spawn(async move {
-            watched.wait_closed().await;
-            if let Some(inner) = weak.upgrade() {
-                inner.wake.notify_one();
-            }
-        });
-        let _ = self.inner.connected.send(true);
-        true
-    }
-
-    /// Drops closed connections from the set and what depended on them.
-    fn prune(&self) -> usize {
-        let mut state = self.state();
-        let closed: Vec<(Uuid, ConnectionId)> = state
-            .connections
-            .iter()
-            .filter(|(_, c)| c.is_closed())
-            .map(|(m, c)| (*m, c.id))
-            .collect();
-        for (member, id) in closed {
-            state.connections.remove(&member);
-            state.listeners.connection_closed(id);
-            if state.view_listener == Some(id) {
-                state.view_listener = None;
-            }
-        }
-        state.connections.len()
-    }
-
-    /// Tries the known member addresses, then the configured ones, until one connection is up.
-    async fn connect_to_cluster(&self) -> Result<(), HazelcastError> {
-        let mut addresses: Vec<String> = self
-            .state()
-            .view
-            .members()
-            .iter()
-            .map(|m| {
-                let a = m.client_facing_address();
-                format!("{}:{}", a.host, a.port)
-            })
-            .collect();
-        for a in &self.inner.config.addresses {
-            if !addresses.contains(a) {
-                addresses.push(a.clone());
-            }
-        }
-        let mut last = HazelcastError::NotConnected;
-        for address in addresses {
-            match Connection::open(&address, &self.inner.settings, self.inner.ids.clone()).await {
-                Ok(conn) => {
-                    if self.adopt(conn) {
-                        return Ok(());
-                    }
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    /// Opens connections to members of the list that have none, all at once.
-    async fn connect_missing_members(&self) {
-        let missing: Vec<String> = {
-            let state = self.state();
-            state
-                .view
-                .members()
-                .iter()
-                .filter(|m| !state.connections.contains_key(&m.uuid))
-                .map(|m| {
-                    let a = m.client_facing_address();
-                    format!("{}:{}", a.host, a.port)
-                })
-                .collect()
-        };
-        let mut tasks = tokio::task::JoinSet::new();
-        for address in missing {
-            let settings = self.inner.settings.clone();
-            let ids = self.inner.ids.clone();
-            tasks.spawn(async move {
-                let r = Connection::open(&address, &settings, ids).await;
-                (address, r)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((_, Ok(conn))) => {
-                    self.adopt(conn);
-                }
-                Ok((address, Err(e))) => {
-                    tracing::debug!(member = %address, error = %e, "cannot connect to member yet")
-                }
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// Closes connections to members no longer in the member list.
-    fn close_departed(&self) {
-        let departed: Vec<Arc<Connection>> = {
-            let state = self.state();
-            if !state.view.has_members() {
-                return;
-            }
-            state
-                .connections
-                .values()
-                .filter(|c| !state.view.is_member(c.member))
-                .cloned()
-                .collect()
-        };
-        for c in departed {
-            tracing::info!(member = %c.address, "member left the cluster; closing its connection");
-            c.close("member left the cluster");
-        }
-    }
-
-    /// Asks a fresh cluster to assign partitions while the client has no table yet, so routing
-    /// by owner starts without waiting for the first keyed operation (§3.4).
-    async fn ensure_partition_table(&self) {
-        if self.state().view.partitions_version().is_some() {
-            return;
-        }
-        let req = super::codec::client_trigger_partition_assignment::encode_request();
-        match self.invoke(req, Target::Any, true).await {
-            Ok(answer) => {
-                let _ = super::codec::client_trigger_partition_assignment::decode_response(&answer);
-            }
-            Err(e) => tracing::debug!(error = %e, "partition assignment trigger failed"),
-        }
-    }
-
-    /// Registers the cluster view listener on one connection if none carries it (§3.4).
-    async fn ensure_view_listener(&self) {
-        let conn = {
-            let mut state = self.state();
-            if state.view_listener.is_some() {
-                return;
-            }
-            let Some(conn) = state.connections.values().find(|c| !c.is_closed()).cloned() else {
-                return;
-            };
-            state.view_listener = Some(conn.id);
-            conn
-        };
-        let handler = view_handler(self.inner_weak(), conn.id);
-        let result = self
-            .invoke_on(&conn, view_codec::encode_request(), Some(handler))
-            .await
-            .and_then(|(_, answer)| Ok(view_codec::decode_response(&answer)?));
-        match result {
-            Ok(()) => tracing::debug!(member = %conn.address, "cluster view listener registered"),
-            Err(e) => {
-                tracing::warn!(member = %conn.address, error = %e, "cluster view listener registration failed; will retry");
-                let mut state = self.state();
-                if state.view_listener == Some(conn.id) {
-                    state.view_listener = None;
-                }
-            }
-        }
-    }
-}
-
-impl Inner {
-    pub(crate) fn partition_count(&self) -> i32 {
-        self.partition_count.load(Ordering::Relaxed)
-    }
 }
 
 /// See [`Client::listener_status`].
@@ -951,134 +293,14 @@ pub struct ListenerStatus {
     pub registrations: u64,
 }
 
-fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
-    // Recover from poisoning: every section leaves the maps consistent after each operation.
-    inner.state.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Applies MembersView / PartitionsView events from connection `conn` to the view. Runs on the
-/// reader task: decoding and a short locked update, nothing that blocks. Other event types
-/// (MemberGroupsView, ClusterVersion) are dropped (§8.3).
-fn view_handler(client: Weak<Inner>, conn: ConnectionId) -> EventHandler {
-    Arc::new(move |msg: ClientMessage| {
-        let Some(inner) = client.upgrade() else {
-            return;
-        };
-        match msg.message_type() {
-            view_codec::EVENT_MEMBERS_VIEW => match view_codec::decode_members_view(&msg) {
-                Ok((version, members)) => {
-                    let applied = {
-                        let mut state = lock_state(&inner);
-                        let addresses: Vec<String> = members
-                            .iter()
-                            .map(|m| {
-                                let a = m.client_facing_address();
-                                format!("{}:{}", a.host, a.port)
-                            })
-                            .collect();
-                        state
-                            .view
-                            .apply_members(version, members)
-                            .then_some(addresses)
-                    };
-                    if let Some(addresses) = applied {
-                        tracing::info!(version, members = ?addresses, "cluster member list");
-                        inner.wake.notify_one();
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "bad MembersView event dropped"),
-            },
-            view_codec::EVENT_PARTITIONS_VIEW => match view_codec::decode_partitions_view(&msg) {
-                Ok((version, table)) => {
-                    let count = inner.partition_count.load(Ordering::Relaxed);
-                    let applied = lock_state(&inner)
-                        .view
-                        .apply_partitions(conn, version, &table, count);
-                    if applied {
-                        tracing::debug!(version, "partition table updated");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "bad PartitionsView event dropped"),
-            },
-            _ => {}
-        }
-    })
-}
-
-fn settings(config: &ClientConfig, uuid: Uuid) -> ConnectionSettings {
-    ConnectionSettings {
-        cluster_name: config.cluster_name.clone(),
-        client_name: config.client_name.clone(),
-        client_uuid: uuid,
-        connect_timeout: config.connect_timeout,
-        heartbeat_interval: config.heartbeat_interval,
-        heartbeat_timeout: config.heartbeat_timeout,
-        reader_limits: config.reader_limits,
-        routing_mode: routing_mode::SMART,
-    }
-}
-
-/// The connection manager: keeps at least one connection (reconnecting with backoff when none
-/// is left), then the view listener, the user listeners, a connection per member, and no
-/// connection to a member that left. Runs until `shutdown`.
-async fn manage(client: Client) {
-    let inner = &client.inner;
-    let mut backoff = Backoff::new(inner.config.backoff);
-    let mut shutdown = inner.shutdown.subscribe();
-    let mut failures_in_a_row: u32 = 0;
-    let mut was_connected = false;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        if client.prune() == 0 {
-            let _ = inner.connected.send(false);
-            if was_connected {
-                tracing::warn!("lost every Hazelcast connection; reconnecting");
-                was_connected = false;
-            }
-            if let Err(err) = client.connect_to_cluster().await {
-                failures_in_a_row += 1;
-                let wait = backoff.next_wait(rand::random::<f64>());
-                tracing::warn!(
-                    cluster = %inner.config.cluster_name,
-                    addresses = ?inner.config.addresses,
-                    error = %err,
-                    attempt = failures_in_a_row,
-                    retry_in_ms = wait.as_millis() as u64,
-                    "cannot reach the Hazelcast cluster; retrying"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return,
-                }
-                continue;
-            }
-            backoff.reset();
-            failures_in_a_row = 0;
-            was_connected = true;
-        }
-        if *shutdown.borrow() {
-            client.shutdown();
-            return;
-        }
-        client.ensure_view_listener().await;
-        client.ensure_partition_table().await;
-        client.connect_missing_members().await;
-        client.close_departed();
-        client.prune();
-        client.register_missing().await;
-        tokio::select! {
-            _ = tokio::time::sleep(MEMBER_RETRY_INTERVAL) => {}
-            _ = inner.wake.notified() => {}
-            _ = shutdown.changed() => { client.shutdown(); return; }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::client_add_cluster_view_listener as view_codec;
+    use crate::proto::ClientMessage;
+    use std::sync::Mutex;
+    use std::time::Instant;
+    use tokio::sync::Notify;
     use crate::codec::error::{encode_error, ErrorHolder};
     use crate::codec::MessageBuilder;
     use crate::codec::{client_trigger_partition_assignment as trigger, map_get};
@@ -1346,6 +568,190 @@ mod tests {
         let err = client.map("m").get("k").await.unwrap_err();
         assert!(matches!(err, HazelcastError::NotConnected), "{err:?}");
         assert!(t0.elapsed() < Duration::from_millis(100));
+        client.shutdown();
+    }
+
+    /// How the fake member of the backup-ack tests treats a backup-aware `Map.Set`.
+    #[derive(Clone, Copy)]
+    enum Acks {
+        /// Answer announcing one backup ack, then send it after this delay.
+        After(Duration),
+        /// Announce one ack and never send it.
+        Never,
+    }
+
+    /// A one-member cluster that owns every partition, takes the backup listener, and answers
+    /// Map.Set; records the flags of each Map.Set it saw and the backup listener registrations.
+    async fn cluster_with_backups(
+        acks: Acks,
+        config: ClientConfig,
+    ) -> (Client, Arc<Mutex<Vec<u16>>>, Arc<Mutex<u32>>) {
+        use crate::codec::client_local_backup_listener as backup_codec;
+        use crate::codec::{map_set, Address, MemberInfo};
+        use crate::proto::{flags, RESPONSE_BACKUP_ACKS_OFFSET};
+        let sets: Arc<Mutex<Vec<u16>>> = Arc::default();
+        let registrations: Arc<Mutex<u32>> = Arc::default();
+        let (seen, regs) = (sets.clone(), registrations.clone());
+        let address = fake_member::start(move |mut s: Session| {
+            let (seen, regs) = (seen.clone(), regs.clone());
+            async move {
+                let me = MemberInfo {
+                    uuid: s.member,
+                    address: Address {
+                        host: "127.0.0.1".into(),
+                        port: i32::from(s.port),
+                    },
+                    lite_member: false,
+                    version: (5, 7, 0),
+                    client_address: None,
+                };
+                let mut backup_listener = None;
+                while let Some(req) = s.read().await {
+                    let id = req.correlation_id();
+                    match req.message_type() {
+                        view_codec::REQUEST_TYPE => {
+                            let ok = MessageBuilder::response(view_codec::RESPONSE_TYPE, |_| {});
+                            s.send(ok.build(), id).await;
+                            let members =
+                                view_codec::encode_members_view(1, std::slice::from_ref(&me));
+                            s.send(members, id).await;
+                            let table = [(s.member, (0..271).collect::<Vec<i32>>())];
+                            s.send(view_codec::encode_partitions_view(1, &table), id).await;
+                        }
+                        trigger::REQUEST_TYPE => s.send(trigger::encode_response(), id).await,
+                        backup_codec::REQUEST_TYPE => {
+                            *regs.lock().unwrap() += 1;
+                            backup_listener = Some(id);
+                            let reg = Uuid::from_u128(id as u128);
+                            s.send(backup_codec::encode_response(reg), id).await;
+                        }
+                        map_set::REQUEST_TYPE => {
+                            let aware = req.flags() & flags::BACKUP_AWARE != 0;
+                            seen.lock().unwrap().push(req.flags());
+                            let mut answer = map_set::encode_response();
+                            if aware {
+                                let f = &mut answer.frames[0];
+                                let mut b = bytes::BytesMut::from(&f.content[..]);
+                                b[RESPONSE_BACKUP_ACKS_OFFSET] = 1;
+                                f.content = b.freeze();
+                            }
+                            s.send(answer, id).await;
+                            if let (true, Acks::After(delay), Some(listener)) =
+                                (aware, acks, backup_listener)
+                            {
+                                tokio::time::sleep(delay).await;
+                                s.send(backup_codec::encode_backup_event(id), listener).await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        })
+        .await;
+        let client = Client::start(ClientConfig {
+            addresses: vec![address],
+            ..config
+        });
+        assert!(client.wait_connected(Duration::from_secs(5)).await);
+        (client, sets, registrations)
+    }
+
+    #[tokio::test]
+    async fn a_backup_aware_write_completes_only_once_its_backup_acknowledged_it() {
+        let delay = Duration::from_millis(300);
+        let (client, sets, registrations) =
+            cluster_with_backups(Acks::After(delay), ClientConfig::default()).await;
+        let shared = client.shared.clone();
+        eventually("backup acks ready", || {
+            shared.acks_ready.load(Ordering::Relaxed)
+        })
+        .await;
+        assert_eq!(*registrations.lock().unwrap(), 1);
+        let started = Instant::now();
+        client
+            .map("m")
+            .set("k", &crate::Value::from("v"), crate::Ttl::MapDefault)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took >= delay, "completed after {took:?}, before the ack");
+        assert!(took < Duration::from_secs(3), "waited for the timeout: {took:?}");
+        let flags = sets.lock().unwrap().clone();
+        assert_eq!(flags.len(), 1);
+        assert_ne!(flags[0] & crate::proto::flags::BACKUP_AWARE, 0);
+        let stats = client.stats();
+        assert_eq!((stats.backup_aware_requests, stats.backup_ack_timeouts), (1, 0));
+        assert_eq!(shared.acks.len(), 0, "nothing left behind");
+        client.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_ack_never_comes_completes_after_the_backup_timeout() {
+        let timeout = Duration::from_millis(300);
+        let config = ClientConfig {
+            backup_ack_timeout: timeout,
+            ..ClientConfig::default()
+        };
+        let (client, _, _) = cluster_with_backups(Acks::Never, config).await;
+        let shared = client.shared.clone();
+        eventually("backup acks ready", || {
+            shared.acks_ready.load(Ordering::Relaxed)
+        })
+        .await;
+        let started = Instant::now();
+        client
+            .map("m")
+            .set("k", &crate::Value::from("v"), crate::Ttl::MapDefault)
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= timeout);
+        let stats = client.stats();
+        assert_eq!((stats.backup_aware_requests, stats.backup_ack_timeouts), (1, 1));
+        assert_eq!(shared.acks.len(), 0);
+        client.shutdown();
+    }
+
+    #[tokio::test]
+    async fn with_backup_acks_off_writes_are_plain_and_no_backup_listener_is_registered() {
+        let config = ClientConfig {
+            backup_acks: false,
+            ..ClientConfig::default()
+        };
+        let (client, sets, registrations) =
+            cluster_with_backups(Acks::After(Duration::ZERO), config).await;
+        eventually("the partition table", || {
+            client.owner_of("k").is_some()
+        })
+        .await;
+        client
+            .map("m")
+            .set("k", &crate::Value::from("v"), crate::Ttl::MapDefault)
+            .await
+            .unwrap();
+        let flags = sets.lock().unwrap().clone();
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0] & crate::proto::flags::BACKUP_AWARE, 0);
+        assert_eq!(*registrations.lock().unwrap(), 0);
+        assert!(!client.shared.acks_ready.load(Ordering::Relaxed));
+        assert_eq!(client.stats().backup_aware_requests, 0);
+        client.shutdown();
+    }
+
+    #[tokio::test]
+    async fn reads_are_never_sent_backup_aware() {
+        let (client, _, _) =
+            cluster_with_backups(Acks::After(Duration::ZERO), ClientConfig::default()).await;
+        let shared = client.shared.clone();
+        eventually("backup acks ready", || {
+            shared.acks_ready.load(Ordering::Relaxed)
+        })
+        .await;
+        // The fake member does not answer Map.Get: the read times out, never backup-aware.
+        let config_timeout = shared.config.invocation_timeout;
+        let read = tokio::time::timeout(config_timeout * 2, client.map("m").get("k")).await;
+        assert!(read.is_ok());
+        assert_eq!(client.stats().backup_aware_requests, 0);
         client.shutdown();
     }
 }

@@ -29,9 +29,15 @@
 //! - `backoff`: reconnect timing (sans-IO).
 //! - `cluster`: member list, partition table and the routing decision (sans-IO).
 //! - `listener_registry`: which listener is registered on which connection (sans-IO).
+//! - `backup_acks`: outstanding backup acks by correlation id (no I/O).
 //! - `connection`: one authenticated socket and its reader, writer and heartbeat tasks.
-//! - `client`: a connection per member, cluster view listener, invocations, retries.
-//! - `map`: the map API; `listener`: its entry and invalidation listeners.
+//! - `config`: `ClientConfig`; `state`: the shared core the layers below the API work on.
+//! - `invocation`: routing, correlation ids, deadlines, retries, backup-aware writes.
+//! - `view_listener`: the cluster view listener (member list, partition table).
+//! - `listener_binder`: every listener on every connection.
+//! - `connection_manager`: a connection per member, reconnects, departures.
+//! - `client`: the public `Client`; `map`: the map API; `listener`: its entry and
+//!   invalidation listeners.
 
 #![warn(missing_docs)]
 // Bytes from the network and configuration must never panic the client: an `unwrap` that an
@@ -39,22 +45,30 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod backoff;
+mod backup_acks;
 mod client;
 mod cluster;
 mod codec;
+mod config;
 mod connection;
+mod connection_manager;
 mod error;
 #[cfg(test)]
 mod fake_member;
+mod invocation;
 mod listener;
+mod listener_binder;
 mod listener_registry;
 mod map;
 mod partition;
 mod proto;
 mod serialization;
+mod state;
+mod view_listener;
 
 pub use backoff::BackoffConfig;
-pub use client::{Client, ClientConfig, ClientStats, ListenerStatus, Member, MemberStats};
+pub use client::{Client, ClientStats, ListenerStatus, Member, MemberStats};
+pub use config::ClientConfig;
 pub use error::HazelcastError;
 pub use listener::{
     EntryEvent, EntryEventKind, EntryEventKinds, Invalidation, InvalidationMetadata,

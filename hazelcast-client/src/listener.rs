@@ -18,16 +18,16 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::client::Client;
 use super::codec::map_add_entry_listener as entry_codec;
 use super::codec::map_add_near_cache_invalidation_listener as invalidation_codec;
+use super::codec::map_remove_entry_listener as remove_codec;
 use super::connection::EventHandler;
 use super::error::HazelcastError;
-use super::listener_registry::ListenerId;
+use super::listener_registry::{ListenerEntry, ListenerId};
 use super::map::Map;
-use super::partition;
 use super::proto::ClientMessage;
 use super::serialization::{Data, Value};
+use super::state::Shared;
 use uuid::Uuid;
 
 /// Events queued per listener before new ones are dropped. Bursts (a put-all of a few thousand
@@ -142,7 +142,7 @@ pub struct EntryEvent {
 /// The repair fields say where the event stands in its partition's history (§8.2): members
 /// number the invalidations of each map and partition (`sequence`, increasing by one) and give
 /// each partition a uuid that changes when its history does (data lost with a member). A
-/// consumer that tracks them, and compares them with [`Client::fetch_invalidation_metadata`],
+/// consumer that tracks them, and compares them with [`Client::fetch_invalidation_metadata`](crate::Client::fetch_invalidation_metadata),
 /// knows when it missed events. Partition ids appear here, against this module's habit of
 /// hiding them, because the repair metadata is per partition by nature.
 #[derive(Clone, Debug, PartialEq)]
@@ -189,17 +189,18 @@ struct Sink {
 }
 
 /// What the client needs to (re-)register one listener on any connection.
-#[derive(Clone)]
-pub(crate) struct ListenerSpec {
-    pub map: Arc<str>,
+struct ListenerSpec {
+    map: Arc<str>,
     kind: Kind,
     sink: Arc<Sink>,
+    /// For the client-wide count of dropped events.
+    client: std::sync::Weak<Shared>,
 }
 
-impl ListenerSpec {
+impl ListenerEntry for ListenerSpec {
     /// The registration request. `localOnly = true`: a smart client registers on every member
     /// and each member reports only its own partitions, so every event arrives once (§8).
-    pub fn request(&self) -> ClientMessage {
+    fn add_request(&self) -> ClientMessage {
         match self.kind {
             Kind::Entry {
                 include_value,
@@ -213,23 +214,28 @@ impl ListenerSpec {
         }
     }
 
-    pub fn decode_registration(&self, answer: &ClientMessage) -> Result<Uuid, HazelcastError> {
+    fn decode_add(&self, answer: &ClientMessage) -> Result<Uuid, HazelcastError> {
         Ok(match self.kind {
             Kind::Entry { .. } => entry_codec::decode_response(answer)?,
             Kind::Invalidation => invalidation_codec::decode_response(answer)?,
         })
     }
 
+    /// Both kinds are removed with `Map.RemoveEntryListener`.
+    fn remove_request(&self, server_id: Uuid) -> Option<ClientMessage> {
+        Some(remove_codec::encode_request(&self.map, server_id))
+    }
+
     /// The reader-side handler: hands the event to the queue or drops it.
-    pub fn handler(&self, client: &Client) -> EventHandler {
+    fn handler(&self) -> EventHandler {
         let sink = self.sink.clone();
-        let client = client.inner_weak();
+        let client = self.client.clone();
         let map = self.map.clone();
         Arc::new(move |msg: ClientMessage| {
             if sink.tx.try_send(msg).is_err() {
                 sink.dropped.fetch_add(1, Ordering::Relaxed);
-                if let Some(inner) = client.upgrade() {
-                    inner.events_dropped.fetch_add(1, Ordering::Relaxed);
+                if let Some(shared) = client.upgrade() {
+                    shared.events_dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 if !sink.warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -308,9 +314,9 @@ impl Map {
                     for inv in batch {
                         // Map-wide events count in the partition of the map's name.
                         let partition = match &inv.key {
-                            Some(k) => partition::partition_id(k, partition_count),
+                            Some(k) => k.partition_id(partition_count),
                             None => {
-                                partition::partition_id(&Data::from_string(&name), partition_count)
+                                Data::from_string(&name).partition_id(partition_count)
                             }
                         };
                         handler(Invalidation {
@@ -331,7 +337,7 @@ impl Map {
 
     /// Removes a listener from every member; `false` if it was not registered.
     pub async fn remove_listener(&self, id: ListenerId) -> Result<bool, HazelcastError> {
-        self.client.remove_listener(id).await
+        self.shared.remove_listener(id).await
     }
 
     async fn add_listener(
@@ -348,9 +354,10 @@ impl Map {
                 dropped: AtomicU64::new(0),
                 warned: AtomicBool::new(false),
             }),
+            client: Arc::downgrade(&self.shared),
         };
-        let me = self.client.uuid();
-        let client = self.client.inner_weak();
+        let me = self.shared.uuid;
+        let client = Arc::downgrade(&self.shared);
         // Ends when the listener is removed and its connections let go of the queue.
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
@@ -362,7 +369,7 @@ impl Map {
                 }
             }
         });
-        self.client.add_listener(spec).await
+        self.shared.add_listener(Arc::new(spec)).await
     }
 }
 

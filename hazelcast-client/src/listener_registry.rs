@@ -2,15 +2,34 @@
 //! registers every listener on every member connection (`localOnly = true`), on new
 //! connections as they open, and again after a reconnect. This module only records which
 //! listener is registered (or being registered) on which connection and answers "what is
-//! missing"; the client does the I/O. Sans-IO and generic over what a listener carries, so it is
-//! tested with plain values.
+//! missing"; the listener binder does the I/O. Sans-IO and generic over what a listener carries,
+//! so it is tested with plain values; the client stores [`ListenerEntry`] trait objects, so the
+//! layers below the map API never see what kind of listener an entry is.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::cluster::ConnectionId;
+use super::connection::EventHandler;
+use super::error::HazelcastError;
+use super::proto::ClientMessage;
 use uuid::Uuid;
+
+/// What the listener binder needs of one listener to register it on any connection, route its
+/// events and remove it again; implemented by the API layer (entry and invalidation listeners)
+/// and by the invocation layer (its backup-ack listener).
+pub(crate) trait ListenerEntry: Send + Sync {
+    /// The registration request (correlation and partition ids are set by the binder).
+    fn add_request(&self) -> ClientMessage;
+    /// The member's registration id, from its answer to [`Self::add_request`].
+    fn decode_add(&self, answer: &ClientMessage) -> Result<Uuid, HazelcastError>;
+    /// The request that removes registration `server_id`, if the listener has one (some
+    /// registrations only end with their connection).
+    fn remove_request(&self, server_id: Uuid) -> Option<ClientMessage>;
+    /// Receives the registration's events on the connection's reader task: must not block.
+    fn handler(&self) -> EventHandler;
+}
 
 /// Identifies one listener added through the map API; pass it to `Map::remove_listener`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use super::client::{Client, Target};
+use super::invocation::{Backups, Target};
+use super::state::Shared;
 use super::codec::{
     map_clear, map_contains_key, map_delete, map_evict_all, map_fetch_keys, map_get, map_get_all,
     map_put, map_put_all, map_put_if_absent, map_remove, map_remove_if_same, map_set, map_set_ttl,
     map_size,
 };
 use super::error::HazelcastError;
-use super::partition;
 use super::proto::ReaderLimits;
 use super::serialization::{Data, Value};
 
@@ -62,7 +62,8 @@ impl Ttl {
     }
 }
 
-/// A handle on one named map (Hazelcast's `IMap`), from [`Client::map`]; cheap to clone.
+/// A handle on one named map (Hazelcast's `IMap`), from [`Client::map`](crate::Client::map);
+/// cheap to clone.
 ///
 /// Keys are strings (serialized as Java `String`s, so other clients find the same entries);
 /// values are [`Value`]s. Every operation goes to the member owning the key's partition and
@@ -84,14 +85,14 @@ impl Ttl {
 /// ```
 #[derive(Clone)]
 pub struct Map {
-    pub(super) client: Client,
-    pub(super) name: Arc<str>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) name: Arc<str>,
 }
 
 impl Map {
-    pub(crate) fn new(client: Client, name: &str) -> Map {
+    pub(crate) fn new(shared: Arc<Shared>, name: &str) -> Map {
         Map {
-            client,
+            shared,
             name: Arc::from(name),
         }
     }
@@ -105,7 +106,7 @@ impl Map {
     pub async fn get(&self, key: &str) -> Result<Option<Value>, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_get::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Target::Key(&key), true).await?;
+        let answer = self.shared.invoke(req, Target::Key(&key), true, Backups::None).await?;
         decode_value(map_get::decode_response(&answer)?)
     }
 
@@ -115,8 +116,8 @@ impl Map {
         let value = to_data(value)?;
         let req = map_set::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
         let answer = self
-            .client
-            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .shared
+            .invoke(req, Target::Key(&key), REDO_SAFE, Backups::Sync)
             .await?;
         map_set::decode_response(&answer)?;
         Ok(())
@@ -133,8 +134,8 @@ impl Map {
         let value = to_data(value)?;
         let req = map_put::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
         let answer = self
-            .client
-            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .shared
+            .invoke(req, Target::Key(&key), REDO_SAFE, Backups::Sync)
             .await?;
         decode_value(map_put::decode_response(&answer)?)
     }
@@ -143,7 +144,7 @@ impl Map {
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_remove::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self.shared.invoke(req, Target::Key(&key), false, Backups::Sync).await?;
         decode_value(map_remove::decode_response(&answer)?)
     }
 
@@ -154,7 +155,7 @@ impl Map {
         let key = Data::from_string(key);
         let value = to_data(value)?;
         let req = map_remove_if_same::encode_request(&self.name, &key, &value, THREAD_ID);
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self.shared.invoke(req, Target::Key(&key), false, Backups::Sync).await?;
         Ok(map_remove_if_same::decode_response(&answer)?)
     }
 
@@ -163,8 +164,8 @@ impl Map {
         let key = Data::from_string(key);
         let req = map_delete::encode_request(&self.name, &key, THREAD_ID);
         let answer = self
-            .client
-            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .shared
+            .invoke(req, Target::Key(&key), REDO_SAFE, Backups::Sync)
             .await?;
         map_delete::decode_response(&answer)?;
         Ok(())
@@ -174,14 +175,14 @@ impl Map {
     pub async fn contains_key(&self, key: &str) -> Result<bool, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_contains_key::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.client.invoke(req, Target::Key(&key), true).await?;
+        let answer = self.shared.invoke(req, Target::Key(&key), true, Backups::None).await?;
         Ok(map_contains_key::decode_response(&answer)?)
     }
 
     /// The number of entries in the map, over all members.
     pub async fn size(&self) -> Result<i32, HazelcastError> {
         let req = map_size::encode_request(&self.name);
-        let answer = self.client.invoke(req, Target::Any, true).await?;
+        let answer = self.shared.invoke(req, Target::Any, true, Backups::None).await?;
         Ok(map_size::decode_response(&answer)?)
     }
 
@@ -197,7 +198,7 @@ impl Map {
         let value = to_data(value)?;
         let req =
             map_put_if_absent::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
-        let answer = self.client.invoke(req, Target::Key(&key), false).await?;
+        let answer = self.shared.invoke(req, Target::Key(&key), false, Backups::Sync).await?;
         decode_value(map_put_if_absent::decode_response(&answer)?)
     }
 
@@ -206,8 +207,8 @@ impl Map {
         let key = Data::from_string(key);
         let req = map_set_ttl::encode_request(&self.name, &key, ttl.to_millis());
         let answer = self
-            .client
-            .invoke(req, Target::Key(&key), REDO_SAFE)
+            .shared
+            .invoke(req, Target::Key(&key), REDO_SAFE, Backups::Sync)
             .await?;
         Ok(map_set_ttl::decode_response(&answer)?)
     }
@@ -217,10 +218,10 @@ impl Map {
     pub async fn get_all(&self, keys: &[&str]) -> Result<Vec<(String, Value)>, HazelcastError> {
         let mut tasks = tokio::task::JoinSet::new();
         for (pid, group) in self.by_partition(keys.iter().map(|k| Data::from_string(k))) {
-            let (client, name) = (self.client.clone(), self.name.clone());
+            let (shared, name) = (self.shared.clone(), self.name.clone());
             tasks.spawn(async move {
                 let req = map_get_all::encode_request(&name, &group);
-                let answer = client.invoke(req, Target::Partition(pid), true).await?;
+                let answer = shared.invoke(req, Target::Partition(pid), true, Backups::None).await?;
                 Ok::<_, HazelcastError>(map_get_all::decode_response(&answer)?)
             });
         }
@@ -247,21 +248,21 @@ impl Map {
     /// flight together.
     pub async fn put_all(&self, entries: &[(&str, Value)]) -> Result<(), HazelcastError> {
         let mut groups: BTreeMap<i32, Vec<(Data, Data)>> = BTreeMap::new();
-        let count = self.client.partition_count();
+        let count = self.shared.partition_count();
         for (k, v) in entries {
             let key = Data::from_string(k);
             groups
-                .entry(partition::partition_id(&key, count))
+                .entry(key.partition_id(count))
                 .or_default()
                 .push((key, to_data(v)?));
         }
         let mut tasks = tokio::task::JoinSet::new();
         for (pid, group) in groups {
-            let (client, name) = (self.client.clone(), self.name.clone());
+            let (shared, name) = (self.shared.clone(), self.name.clone());
             tasks.spawn(async move {
                 let req = map_put_all::encode_request(&name, &group, false);
-                let answer = client
-                    .invoke(req, Target::Partition(pid), REDO_SAFE)
+                let answer = shared
+                    .invoke(req, Target::Partition(pid), REDO_SAFE, Backups::Sync)
                     .await?;
                 Ok::<_, HazelcastError>(map_put_all::decode_response(&answer)?)
             });
@@ -273,11 +274,11 @@ impl Map {
     }
 
     fn by_partition(&self, keys: impl Iterator<Item = Data>) -> BTreeMap<i32, Vec<Data>> {
-        let count = self.client.partition_count();
+        let count = self.shared.partition_count();
         let mut groups: BTreeMap<i32, Vec<Data>> = BTreeMap::new();
         for key in keys {
             groups
-                .entry(partition::partition_id(&key, count))
+                .entry(key.partition_id(count))
                 .or_default()
                 .push(key);
         }
@@ -287,7 +288,7 @@ impl Map {
     /// Evicts every entry (not written through to a map store; listeners see EVICT_ALL).
     pub async fn evict_all(&self) -> Result<(), HazelcastError> {
         let req = map_evict_all::encode_request(&self.name);
-        let answer = self.client.invoke(req, Target::Any, false).await?;
+        let answer = self.shared.invoke(req, Target::Any, false, Backups::None).await?;
         map_evict_all::decode_response(&answer)?;
         Ok(())
     }
@@ -295,7 +296,7 @@ impl Map {
     /// Removes every entry of the map (entry listeners see one `ClearAll`).
     pub async fn clear(&self) -> Result<(), HazelcastError> {
         let req = map_clear::encode_request(&self.name);
-        let answer = self.client.invoke(req, Target::Any, false).await?;
+        let answer = self.shared.invoke(req, Target::Any, false, Backups::None).await?;
         map_clear::decode_response(&answer)?;
         Ok(())
     }
@@ -352,12 +353,12 @@ impl KeyPages {
     /// The next non-empty page of String keys (other key types are skipped); `None` once
     /// every partition is exhausted.
     pub async fn next_page(&mut self) -> Result<Option<Vec<String>>, HazelcastError> {
-        while self.partition < self.map.client.partition_count() {
+        while self.partition < self.map.shared.partition_count() {
             let req = map_fetch_keys::encode_request(&self.map.name, &self.pointers, self.batch);
             let answer = self
                 .map
-                .client
-                .invoke(req, Target::Partition(self.partition), true)
+                .shared
+                .invoke(req, Target::Partition(self.partition), true, Backups::None)
                 .await?;
             let (next, keys) = map_fetch_keys::decode_response(&answer)?;
             if keys.is_empty() || map_fetch_keys::exhausted(&next) {

@@ -1,10 +1,9 @@
 //! Key → partition id (§6): MurmurHash3 x86 32-bit over the key's serialized payload and
-//! Java's `HashUtil.hashToIndex`. Owns only the arithmetic; the partition table (which member
-//! owns which partition) lives with the cluster state.
+//! Java's `HashUtil.hashToIndex`. Owns only the arithmetic, on bytes and integers: `Data`
+//! (in `serialization`) applies it to a key, and the partition table (which member owns which
+//! partition) lives with the cluster state.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-
-use crate::serialization::Data;
 
 /// Seed Hazelcast uses for partition hashing (16777619).
 pub const PARTITION_HASH_SEED: u32 = 0x0100_0193;
@@ -54,16 +53,10 @@ pub fn hash_to_index(hash: i32, count: i32) -> i32 {
     hash.abs() % count
 }
 
-/// The partition a serialized key belongs to, for a cluster with `partition_count`
-/// partitions (from the auth response, §6.1).
-pub fn partition_id(key: &Data, partition_count: i32) -> i32 {
-    hash_to_index(key.partition_hash(), partition_count)
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::testutil::hex;
 
     #[test]
     fn murmur_matches_the_official_client_vectors() {
@@ -85,84 +78,6 @@ mod tests {
             assert_eq!(h, hash, "hash of {:?}", String::from_utf8_lossy(input));
             assert_eq!(hash_to_index(h, 271), pid);
         }
-    }
-
-    #[test]
-    fn serialized_keys_map_to_the_partitions_real_clients_compute() {
-        let rows: &[(Data, &str, i32, i32)] = &[
-            (
-                Data::from_string("key-1"),
-                "00000000 fffffff5 00000005 6b65792d31",
-                2132451398,
-                94,
-            ),
-            (
-                Data::from_string("hello"),
-                "00000000 fffffff5 00000005 68656c6c6f",
-                1985248981,
-                270,
-            ),
-            (
-                Data::from_string("foo"),
-                "00000000 fffffff5 00000003 666f6f",
-                947302427,
-                247,
-            ),
-            (
-                Data::from_string("user:42"),
-                "00000000 fffffff5 00000007 757365723a3432",
-                -1957166892,
-                14,
-            ),
-            (
-                Data::from_string("été"),
-                "00000000 fffffff5 00000005 c3a974c3a9",
-                343894648,
-                255,
-            ),
-            (
-                Data::from_bytes(&[1, 2, 3]),
-                "00000000 fffffff4 00000003 010203",
-                94186855,
-                263,
-            ),
-            (
-                Data::from_bytes(b"key-1"),
-                "00000000 fffffff4 00000005 6b65792d31",
-                2132451398,
-                94,
-            ),
-            (
-                Data::from_i32(42),
-                "00000000 fffffff9 0000002a",
-                2076340387,
-                175,
-            ),
-            (
-                Data::from_i64(42),
-                "00000000 fffffff8 000000000000002a",
-                1624962215,
-                145,
-            ),
-            (
-                Data::from_json("{\"a\":1}"),
-                "00000000 ffffff7e 00000007 7b2261223a317d",
-                1343167611,
-                13,
-            ),
-        ];
-        for (data, bytes, hash, pid) in rows {
-            assert_eq!(data.as_bytes(), &hex(bytes)[..]);
-            assert_eq!(data.partition_hash(), *hash, "{bytes}");
-            assert_eq!(partition_id(data, 271), *pid, "{bytes}");
-        }
-    }
-
-    #[test]
-    fn a_preset_partition_hash_wins_over_the_payload() {
-        let d = Data::from_wire(hex("0000002a fffffff5 00000005 6b65792d31").into()).unwrap();
-        assert_eq!(d.partition_hash(), 42);
-        assert_eq!(partition_id(&d, 271), 42);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::partition::{murmur3_x86_32, PARTITION_HASH_SEED};
+use crate::partition::{hash_to_index, murmur3_x86_32, PARTITION_HASH_SEED};
 
 /// Bytes before the payload: partition hash (`i32` BE) + type id (`i32` BE).
 pub const DATA_HEADER_LEN: usize = 8;
@@ -208,6 +208,12 @@ impl Data {
         self.be_i32_at(TYPE_ID_OFFSET)
     }
 
+    /// The partition this key belongs to, for a cluster with `partition_count` partitions
+    /// (from the auth response, §6.1).
+    pub fn partition_id(&self, partition_count: i32) -> i32 {
+        hash_to_index(self.partition_hash(), partition_count)
+    }
+
     /// §6.2: the header's partition hash if non-zero, else Murmur3 of the payload.
     pub fn partition_hash(&self) -> i32 {
         match self.be_i32_at(0) {
@@ -395,5 +401,83 @@ mod tests {
             prop_assert_eq!(Data::from_string(&s).to_value().unwrap(), Value::String(s.clone()));
             prop_assert_eq!(Data::from_bytes(&b).to_value().unwrap(), Value::Bytes(Bytes::from(b)));
         }
+    }
+
+    #[test]
+    fn serialized_keys_map_to_the_partitions_real_clients_compute() {
+        let rows: &[(Data, &str, i32, i32)] = &[
+            (
+                Data::from_string("key-1"),
+                "00000000 fffffff5 00000005 6b65792d31",
+                2132451398,
+                94,
+            ),
+            (
+                Data::from_string("hello"),
+                "00000000 fffffff5 00000005 68656c6c6f",
+                1985248981,
+                270,
+            ),
+            (
+                Data::from_string("foo"),
+                "00000000 fffffff5 00000003 666f6f",
+                947302427,
+                247,
+            ),
+            (
+                Data::from_string("user:42"),
+                "00000000 fffffff5 00000007 757365723a3432",
+                -1957166892,
+                14,
+            ),
+            (
+                Data::from_string("été"),
+                "00000000 fffffff5 00000005 c3a974c3a9",
+                343894648,
+                255,
+            ),
+            (
+                Data::from_bytes(&[1, 2, 3]),
+                "00000000 fffffff4 00000003 010203",
+                94186855,
+                263,
+            ),
+            (
+                Data::from_bytes(b"key-1"),
+                "00000000 fffffff4 00000005 6b65792d31",
+                2132451398,
+                94,
+            ),
+            (
+                Data::from_i32(42),
+                "00000000 fffffff9 0000002a",
+                2076340387,
+                175,
+            ),
+            (
+                Data::from_i64(42),
+                "00000000 fffffff8 000000000000002a",
+                1624962215,
+                145,
+            ),
+            (
+                Data::from_json("{\"a\":1}"),
+                "00000000 ffffff7e 00000007 7b2261223a317d",
+                1343167611,
+                13,
+            ),
+        ];
+        for (data, bytes, hash, pid) in rows {
+            assert_eq!(data.as_bytes(), &hex(bytes)[..]);
+            assert_eq!(data.partition_hash(), *hash, "{bytes}");
+            assert_eq!(data.partition_id(271), *pid, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn a_preset_partition_hash_wins_over_the_payload() {
+        let d = Data::from_wire(hex("0000002a fffffff5 00000005 6b65792d31").into()).unwrap();
+        assert_eq!(d.partition_hash(), 42);
+        assert_eq!(d.partition_id(271), 42);
     }
 }

@@ -28,6 +28,7 @@ pub mod error;
 pub mod client_add_cluster_view_listener;
 pub mod client_authentication;
 pub mod client_create_proxy;
+pub mod client_local_backup_listener;
 pub mod client_ping;
 pub mod client_trigger_partition_assignment;
 pub mod map_add_entry_listener;

@@ -172,6 +172,18 @@ pub fn patch_request_ids(wire: &mut [u8], correlation_id: i64, partition_id: i32
     true
 }
 
+/// ORs `mask` into the initial frame's flags of a message already in wire form (e.g.
+/// [`flags::BACKUP_AWARE`] on one attempt of a request), in place. Returns `false` and does
+/// nothing when the bytes cannot hold a frame header.
+pub fn patch_initial_flags(wire: &mut [u8], mask: u16) -> bool {
+    let Some(dst) = wire.get_mut(4..FRAME_HEADER_LEN) else {
+        return false;
+    };
+    let flags = u16::from_le_bytes([dst[0], dst[1]]) | mask;
+    dst.copy_from_slice(&flags.to_le_bytes());
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +194,19 @@ mod tests {
         c.extend_from_slice(&0i64.to_le_bytes());
         c.extend_from_slice(&(-1i32).to_le_bytes());
         ClientMessage::new(vec![Frame::new(flags::UNFRAGMENTED | flags::IS_FINAL, c)])
+    }
+
+    #[test]
+    fn patching_the_initial_flags_keeps_the_others() {
+        let mut wire = request().to_wire();
+        let before = request().frames[0].flags;
+        assert!(patch_initial_flags(&mut wire, flags::BACKUP_AWARE));
+        let read = crate::proto::MessageReader::new(Default::default())
+            .read(&mut wire)
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.flags(), before | flags::BACKUP_AWARE);
+        assert!(!patch_initial_flags(&mut [0u8; 5], flags::BACKUP_AWARE));
     }
 
     #[test]
