@@ -57,16 +57,30 @@ impl BackupAcks {
     /// The answer to request `id` came and announced `expected` acks. `None` when every ack is
     /// already in (nothing to wait for; the request is forgotten); otherwise the receiver fires
     /// when the last one arrives.
+    /// A request no longer registered (released by [`Self::release_all`]) waits for nothing.
     pub fn answered(&self, id: i64, expected: u8) -> Option<oneshot::Receiver<()>> {
         let mut pending = self.lock();
-        let received = pending.get(&id).map_or(0, |p| p.received);
-        if received >= u32::from(expected) {
+        let p = pending.get_mut(&id)?;
+        if p.received >= u32::from(expected) {
             pending.remove(&id);
             return None;
         }
         let (tx, rx) = oneshot::channel();
-        pending.entry(id).or_default().waiting = Some((u32::from(expected), tx));
+        p.waiting = Some((u32::from(expected), tx));
         Some(rx)
+    }
+
+    /// A member connection closed: an ack it was to carry can no longer come, and which
+    /// request expected an ack from which member is not known (an answer only says how many).
+    /// Every outstanding request stops waiting at once instead of after the backup timeout;
+    /// the owner applied each of them, as it does for a write that is not backup-aware.
+    pub fn release_all(&self) {
+        let released: Vec<Pending> = self.lock().drain().map(|(_, p)| p).collect();
+        for p in released {
+            if let Some((_, tx)) = p.waiting {
+                let _ = tx.send(());
+            }
+        }
     }
 
     /// Drops request `id` (its answer failed, it timed out, or the caller gave up).
@@ -141,6 +155,18 @@ mod tests {
         acks.ack(2);
         let rx = acks.answered(1, 1);
         assert!(rx.is_some(), "an ack for another request does not count");
+    }
+
+    #[test]
+    fn a_closed_connection_releases_every_waiting_request() {
+        let acks = BackupAcks::default();
+        acks.expect(1);
+        acks.expect(2);
+        let mut waiting = acks.answered(1, 1).expect("waits");
+        acks.release_all();
+        assert!(waiting.try_recv().is_ok(), "released without its ack");
+        assert!(acks.answered(2, 1).is_none(), "an answer after the release waits for nothing");
+        assert_eq!(acks.len(), 0);
     }
 
     #[test]

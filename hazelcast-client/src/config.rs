@@ -53,6 +53,8 @@ pub struct ClientConfig {
     /// How long a backup-aware write waits for its acks after the owner's answer before it
     /// completes anyway (Java's `hazelcast.client.operation.backup.timeout.millis`): the
     /// member applied the write, and an ack can be lost with a backup member's connection.
+    /// Never past the `invocation_timeout` deadline; a member connection that closes ends the
+    /// wait of every write at once (its acks cannot come any more).
     pub backup_ack_timeout: Duration,
 }
 

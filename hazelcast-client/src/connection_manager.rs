@@ -109,7 +109,10 @@ impl Shared {
         tokio::spawn(async move {
             watched.wait_closed().await;
             if let Some(shared) = weak.upgrade() {
+                // New writes go plain until every member has a connection with the backup
+                // listener again; writes waiting for acks stop waiting (see `release_all`).
                 shared.acks_ready.store(false, Ordering::Relaxed);
+                shared.acks.release_all();
                 shared.wake.notify_one();
             }
         });

@@ -166,7 +166,7 @@ impl Shared {
                     Ok(Ok(Ok(answer))) => {
                         if answer.message_type() != error_codec::ERROR_MESSAGE_TYPE {
                             if registration.is_some() {
-                                self.wait_for_backups(id, &answer).await;
+                                self.wait_for_backups(id, &answer, deadline).await;
                             }
                             return Ok(answer);
                         }
@@ -195,10 +195,11 @@ impl Shared {
     }
 
     /// The owner answered backup-aware request `id`: waits for the acks its answer announced,
-    /// at most the backup timeout. The write is applied either way, so a missing ack (a backup
-    /// member's connection lost) delays the answer, it does not fail it (the official clients'
-    /// default, `fail_on_indeterminate_operation_state = false`).
-    async fn wait_for_backups(&self, id: i64, answer: &ClientMessage) {
+    /// at most the backup timeout and never past the invocation's deadline. The write is
+    /// applied either way, so a missing ack (a backup member's connection lost) delays the
+    /// answer, it does not fail it (the official clients' default,
+    /// `fail_on_indeterminate_operation_state = false`).
+    async fn wait_for_backups(&self, id: i64, answer: &ClientMessage, deadline: Instant) {
         let expected = answer.backup_acks();
         if expected == 0 {
             return;
@@ -206,9 +207,8 @@ impl Shared {
         let Some(rx) = self.acks.answered(id, expected) else {
             return;
         };
-        if tokio::time::timeout(self.config.backup_ack_timeout, rx)
-            .await
-            .is_err()
+        let until = (Instant::now() + self.config.backup_ack_timeout).min(deadline);
+        if tokio::time::timeout_at(until.into(), rx).await.is_err()
         {
             self.backup_ack_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
