@@ -283,7 +283,11 @@ impl Config {
             None => SocketAddr::from(([127, 0, 0, 1], 8090)),
         };
 
-        let mut hazelcast = ClientConfig::default();
+        let mut hazelcast = ClientConfig {
+            // What members' logs and Management Center show for this client.
+            client_name: "hzcache-companion".into(),
+            ..ClientConfig::default()
+        };
         if let Some(v) = one("--hazelcast") {
             let addresses: Vec<String> = v
                 .split(',')

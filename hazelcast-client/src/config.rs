@@ -18,7 +18,7 @@ use crate::proto::ReaderLimits;
 ///     invocation_timeout: Duration::from_secs(10),
 ///     ..ClientConfig::default()
 /// };
-/// assert_eq!(config.client_name, "hzcache-companion");
+/// assert_eq!(config.client_name, "hazelcast-client-rust");
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -63,7 +63,7 @@ impl Default for ClientConfig {
         ClientConfig {
             cluster_name: "dev".into(),
             addresses: vec!["127.0.0.1:5701".into()],
-            client_name: "hzcache-companion".into(),
+            client_name: "hazelcast-client-rust".into(),
             connect_timeout: Duration::from_secs(5),
             invocation_timeout: Duration::from_secs(3),
             heartbeat_interval: Duration::from_secs(5),

@@ -7,7 +7,25 @@ use super::proto::ProtocolError;
 use super::serialization::SerializationError;
 
 /// Every way a Hazelcast operation can fail. `is_retryable` separates what the invocation layer
-/// may send again from what it must report at once.
+/// may send again from what it must report at once (it already retried those within the
+/// invocation timeout before reporting them).
+///
+/// ```
+/// use hazelcast_client::HazelcastError;
+///
+/// let err = HazelcastError::Server {
+///     code: 36,
+///     class_name: "java.lang.IllegalArgumentException".into(),
+///     message: "bad argument".into(),
+/// };
+/// assert!(!err.is_retryable(true));
+/// assert_eq!(
+///     err.to_string(),
+///     "Hazelcast member error 36 java.lang.IllegalArgumentException: bad argument"
+/// );
+/// // No connection: worth trying again later (an application's fallback, e.g. a cache's origin).
+/// assert!(HazelcastError::NotConnected.is_retryable(false));
+/// ```
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum HazelcastError {
     /// No authenticated connection to the cluster right now (still connecting, or all lost).

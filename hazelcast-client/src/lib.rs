@@ -80,3 +80,8 @@ pub use serialization::Value;
 /// Hazelcast UUIDs (member, cluster, listener and partition ids) are the `uuid` crate's type;
 /// on the wire they are Java's two signed 64-bit halves ([`Uuid::as_u64_pair`]).
 pub use uuid::Uuid;
+
+/// The README's examples, compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
