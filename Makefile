@@ -16,10 +16,12 @@ build-release: setup
 	$(CARGO) build --locked -p hzcache-companion --release
 
 # Lints first, native and for the wasm target (the filter's no-panic lints, lib.rs, apply to
-# the code Envoy runs).
+# the code Envoy runs), then the Hazelcast client's rustdoc with warnings as errors (a broken
+# link or an undocumented public item fails; its doctests run with `cargo test`).
 test: build
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked -p hzcache-filter --target wasm32-wasip1 -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p hazelcast-client
 	$(CARGO) test --locked --workspace
 
 # The docker compose demo (compose.yaml) run for real: a Docker Engine of its own, local

@@ -12,7 +12,7 @@ use hyper::StatusCode;
 use crate::entry::{header_map, Entry};
 use crate::fetch_request::FetchRequest;
 use crate::freshness::{self, current_age, not_modified};
-use crate::hazelcast::Value;
+use hazelcast_client::Value;
 use crate::headers::strip_for_client_in_place;
 use crate::range::{if_range_allows, parse_range, RangeAnswer};
 

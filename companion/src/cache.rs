@@ -39,7 +39,7 @@ use crate::fetch_request::{key_digest, FetchRequest, Mode};
 use crate::freshness::{
     self, reuse, stale_if_unreachable, Decision, Freshness, Policy, RequestRules, Reuse, Times,
 };
-use crate::hazelcast::{Client, HazelcastError, Map, Ttl, Value};
+use hazelcast_client::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
 use crate::metrics::{ErrorKind, Event, Metrics, Outcome};
 use crate::origin::{OriginClient, OriginError, OriginResponse};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::hazelcast::{HazelcastError, Map, Ttl, Value};
+use hazelcast_client::{HazelcastError, Map, Ttl, Value};
 
 /// The Hazelcast map holding in-flight markers (one per key being fetched anywhere in the
 /// fleet). Kept apart from the cache maps, which applications may share.

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::fetch_request::MAX_KEY_BYTES;
-use crate::hazelcast::{Invalidation, InvalidationMetadata, Uuid};
+use hazelcast_client::{Invalidation, InvalidationMetadata, Uuid};
 
 /// Events the ring keeps. A filter polls about every 250 ms, so at 65 536 events a filter
 /// falls behind only past ~260 000 invalidations a second (or after a pause of its own); it then

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::feed::{Answer, Feed, Reason};
-use crate::hazelcast::{Client, HazelcastError, ListenerId};
+use hazelcast_client::{Client, HazelcastError, ListenerId};
 
 /// How often the members' invalidation metadata is compared with the events received. The
 /// official clients reconcile every 60 s and tolerate a few misses because a stale near cache

@@ -23,7 +23,8 @@
 //! - `range`: single byte ranges (`Range`, `If-Range`) served from a stored 200.
 //! - `origin`: the bounded origin fetch.
 //! - `budget`: the byte budget of origin bodies in flight across all fetches.
-//! - `hazelcast`: the project's own Hazelcast client (Open Binary Client Protocol).
+//!
+//! The Hazelcast client is the workspace crate `hazelcast-client` (`hazelcast_client`).
 
 // Input from the network, headers and configuration must never panic the service: an
 // `unwrap` that an invariant makes safe says so in a comment and an `allow`.
@@ -39,7 +40,6 @@ pub mod feed;
 pub mod feed_driver;
 pub mod fetch_request;
 pub mod freshness;
-pub mod hazelcast;
 pub mod headers;
 pub mod metrics;
 pub mod origin;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hzcache_companion::cache::Cache;
 use hzcache_companion::config::{Config, USAGE};
-use hzcache_companion::hazelcast::Client;
+use hazelcast_client::Client;
 use hzcache_companion::origin::OriginClient;
 
 fn main() -> std::process::ExitCode {

@@ -14,7 +14,7 @@ use crate::coalesce::Done;
 use crate::entry::{header_pairs, Entry, VaryIndex};
 use crate::fetch_request::{FetchRequest, Mode, ValueType};
 use crate::freshness::{self, has_validators, Freshness};
-use crate::hazelcast::{HazelcastError, Ttl, Value};
+use hazelcast_client::{HazelcastError, Ttl, Value};
 use crate::headers::purge_tags;
 use crate::metrics::{ErrorKind, Event};
 use crate::purge::{PurgeTarget, PURGE_PAGE_KEYS};

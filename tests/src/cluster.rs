@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
-use hzcache_companion::hazelcast::ClientConfig;
+use hazelcast_client::ClientConfig;
 
 use crate::{free_port, python_interop, unique, HazelcastMember};
 

@@ -713,17 +713,17 @@ impl Stack {
 }
 
 /// A Hazelcast client of our own on the shared member, for checking what the stack stored.
-pub fn shared_client() -> &'static hzcache_companion::hazelcast::Client {
-    static CLIENT: OnceLock<hzcache_companion::hazelcast::Client> = OnceLock::new();
+pub fn shared_client() -> &'static hazelcast_client::Client {
+    static CLIENT: OnceLock<hazelcast_client::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         let member = shared_member();
-        let config = hzcache_companion::hazelcast::ClientConfig {
+        let config = hazelcast_client::ClientConfig {
             cluster_name: member.cluster_name.clone(),
             addresses: vec![member.address()],
             ..Default::default()
         };
         let client = client::runtime().block_on(async {
-            let c = hzcache_companion::hazelcast::Client::start(config);
+            let c = hazelcast_client::Client::start(config);
             c.wait_connected(Duration::from_secs(30)).await;
             c
         });

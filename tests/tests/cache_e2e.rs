@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hzcache_companion::hazelcast::Value;
+use hazelcast_client::Value;
 use hzcache_e2e::{get, get_with, shared_client, unique, Origin, OriginReply, Stack};
 
 fn counting_origin() -> Origin {

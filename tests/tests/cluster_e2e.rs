@@ -1,8 +1,9 @@
 //! The companion's Hazelcast client against a real three-member cluster (backup-count 1):
 //! smart routing (every keyed request to its partition owner, as the official Python client
 //! sees ownership), a member killed during a steady stream of operations, a whole-cluster
-//! restart survived by the client and by the companion binary, and entry / invalidation
-//! listeners fed by both clients and still fed after a member dies.
+//! restart survived by the client and by the companion binary, acknowledged (backup-aware)
+//! writes surviving their owner's SIGKILL, and entry / invalidation listeners fed by both
+//! clients and still fed after a member dies.
 //!
 //! Tests run one at a time (a file-wide lock): each starts its own three JVMs, and two clusters
 //! side by side on two cores would only make both slow.
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hzcache_companion::hazelcast::{
+use hazelcast_client::{
     Client, ClientConfig, EntryEvent, EntryEventKind, EntryEventKinds, HazelcastError,
     Invalidation, Ttl, Value,
 };
@@ -130,7 +131,7 @@ struct StreamOutcome {
 }
 
 async fn steady_writer(
-    map: hzcache_companion::hazelcast::Map,
+    map: hazelcast_client::Map,
     writer: usize,
     started: Instant,
     stop: Arc<AtomicBool>,
@@ -224,6 +225,104 @@ fn killing_a_member_during_a_steady_stream_fails_no_operation_and_loses_no_entry
             assert_eq!(map.get(k).await.expect("get"), Some(text(v)), "key {k}");
         }
     });
+    client.shutdown();
+}
+
+/// Backup-aware writes (the client's default): a write the client saw succeed is on its
+/// backup too, so killing the owner right after the acknowledgements loses none of them.
+#[test]
+fn acknowledged_writes_survive_their_owner_being_killed_right_after() {
+    let _serial = one_at_a_time();
+    let mut cluster = Cluster::start(3).expect("cluster");
+    let client = connected_client(cluster.client_config(&[0, 1, 2]), 3);
+    let map = client.map(&unique("survive"));
+    let victim = cluster.address(1);
+
+    // Writes go backup-aware once every member has a connection with the backup listener.
+    wait_until("writes sent backup-aware", Duration::from_secs(30), || {
+        let before = client.stats().backup_aware_requests;
+        runtime()
+            .block_on(map.set("probe", &text("probe"), Ttl::Forever))
+            .is_ok()
+            && client.stats().backup_aware_requests > before
+    })
+    .expect("backup-aware writes");
+
+    // Keys whose partitions the victim owns, as the client routes them.
+    let keys: Vec<String> = (0..20_000)
+        .map(|i| format!("survive-{i}"))
+        .filter(|k| client.owner_of(k).as_deref() == Some(victim.as_str()))
+        .take(2000)
+        .collect();
+    assert_eq!(keys.len(), 2000, "the victim owns a third of the partitions");
+
+    let before = client.stats();
+    let acknowledged: Vec<(String, String)> = runtime().block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in keys.chunks(keys.len() / 32) {
+            let (map, chunk) = (map.clone(), chunk.to_vec());
+            tasks.spawn(async move {
+                let mut ok = Vec::new();
+                for (n, k) in chunk.into_iter().enumerate() {
+                    let v = format!("value-of-{k}");
+                    // Half as put, half as set: both are backup-aware writes.
+                    let written = if n % 2 == 0 {
+                        map.set(&k, &text(&v), Ttl::Forever).await.map(|_| ())
+                    } else {
+                        map.put(&k, &text(&v), Ttl::Forever).await.map(|_| ())
+                    };
+                    written.unwrap_or_else(|e| panic!("write {k} before the kill: {e}"));
+                    ok.push((k, v));
+                }
+                ok
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            all.extend(done.expect("writer task"));
+        }
+        all
+    });
+    // SIGKILL the owner the moment the last write was acknowledged.
+    cluster.kill(1);
+    let after = client.stats();
+    assert_eq!(acknowledged.len(), keys.len());
+    assert!(
+        after.backup_aware_requests - before.backup_aware_requests >= keys.len() as u64,
+        "every write was backup-aware: {before:?} -> {after:?}"
+    );
+    eprintln!(
+        "{} acknowledged writes to {victim}, {} backup ack timeouts; owner killed",
+        acknowledged.len(),
+        after.backup_ack_timeouts - before.backup_ack_timeouts
+    );
+
+    wait_for_members(&client, 2, Duration::from_secs(30));
+    let lost: Vec<&String> = runtime().block_on(async {
+        let mut lost = Vec::new();
+        for (k, v) in &acknowledged {
+            // Retried within the invocation deadline while the backups are promoted.
+            let mut got = map.get(k).await;
+            for _ in 0..20 {
+                if got.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                got = map.get(k).await;
+            }
+            if got.expect("read after the kill") != Some(text(v)) {
+                lost.push(k);
+            }
+        }
+        lost
+    });
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost with their owner, e.g. {:?}",
+        lost.len(),
+        acknowledged.len(),
+        &lost[..lost.len().min(5)]
+    );
     client.shutdown();
 }
 

@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use hzcache_companion::hazelcast::partition::partition_id;
-use hzcache_companion::hazelcast::serialization::Data;
-use hzcache_companion::hazelcast::{Ttl, Value};
+use hazelcast_client::{Ttl, Value};
 use hzcache_e2e::client::runtime;
 use hzcache_e2e::{python_interop, shared_client, shared_member, unique};
 
@@ -193,7 +191,7 @@ fn partition_ids_match_the_official_python_client() {
     assert_eq!(theirs.len(), keys.len());
     let ours: Vec<i32> = keys
         .iter()
-        .map(|k| partition_id(&Data::from_string(k), 271))
+        .map(|k| shared_client().partition_id(k).expect("connected, so the count is known"))
         .collect();
     let differing: Vec<_> = keys
         .iter()

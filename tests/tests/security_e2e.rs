@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hzcache_companion::hazelcast::{Ttl, Value};
+use hazelcast_client::{Ttl, Value};
 use hzcache_e2e::stack::{metric, send, start_on_lasting_thread, Fleet};
 use hzcache_e2e::{
     callout_secret, companion_bin, get, get_with, shared_client, unique, Origin, OriginReply,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
-use hzcache_companion::hazelcast::Ttl;
+use hazelcast_client::Ttl;
 use hzcache_e2e::{free_port, hazelcast_jar, python_bin, root, unique, Process};
 
 use crate::args::{rss_kb, Args, Op};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use bytes::Bytes;
-use hzcache_companion::hazelcast::{Client, ClientConfig, Map, Ttl, Value};
+use hazelcast_client::{Client, ClientConfig, Map, Ttl, Value};
 
 use crate::args::{rss_kb, Args, Op};
 use crate::histogram::Histogram;
