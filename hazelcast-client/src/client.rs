@@ -402,7 +402,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_cluster_id_clears_the_view_and_listeners_come_back_on_the_new_cluster() {
         use crate::codec::map_add_entry_listener as entry_codec;
-        use crate::codec::{Address, MemberInfo};
+        use crate::codec::custom::{Address, MemberInfo};
         use crate::listener::{EntryEventKind, EntryEventKinds};
         use std::sync::atomic::AtomicBool;
 
@@ -588,7 +588,8 @@ mod tests {
         config: ClientConfig,
     ) -> (Client, Arc<Mutex<Vec<u16>>>, Arc<Mutex<u32>>) {
         use crate::codec::client_local_backup_listener as backup_codec;
-        use crate::codec::{map_set, Address, MemberInfo};
+        use crate::codec::custom::{Address, MemberInfo};
+        use crate::codec::map_set;
         use crate::proto::{flags, RESPONSE_BACKUP_ACKS_OFFSET};
         let sets: Arc<Mutex<Vec<u16>>> = Arc::default();
         let registrations: Arc<Mutex<u32>> = Arc::default();

@@ -5,7 +5,8 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-use super::codec::{MemberInfo, PartitionTable};
+use super::codec::custom::MemberInfo;
+use super::codec::PartitionTable;
 use uuid::Uuid;
 
 /// Identifies one connection for the "came from another connection" partition rule.
@@ -124,7 +125,7 @@ pub(crate) fn route(owner: Option<Uuid>, open: &[Uuid], turn: usize) -> Option<R
 mod tests {
     use super::*;
     use crate::codec::client_add_cluster_view_listener as view_codec;
-    use crate::codec::Address;
+    use crate::codec::custom::Address;
     use crate::proto::testutil::msg;
 
     const A: Uuid = Uuid::from_u128(0xa);

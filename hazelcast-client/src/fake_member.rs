@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::codec::client_authentication::{self, AuthResponse};
-use super::codec::Address;
+use super::codec::custom::Address;
 use super::proto::{ClientMessage, MessageReader, ReaderLimits};
 use uuid::Uuid;
 

@@ -69,7 +69,7 @@ pub fn encode_partitions_view(version: i32, partitions: &[(Uuid, Vec<i32>)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Address;
+    use crate::codec::custom::Address;
     use crate::proto::testutil::{bytes_of, hex, msg};
 
     const MEMBER: Uuid = Uuid::from_u128(0x1111_1111_2222_3333_4444_5555_5555_5555);

@@ -51,8 +51,6 @@ pub mod map_set;
 pub mod map_set_ttl;
 pub mod map_size;
 
-pub use custom::{Address, MemberInfo};
-pub use error::{ErrorHolder, ERROR_MESSAGE_TYPE};
 
 /// Partition table as sent by members: member uuid → partition ids it owns.
 pub type PartitionTable = Vec<(Uuid, Vec<i32>)>;
@@ -799,7 +797,7 @@ mod tests {
                 partition_count: 271,
                 cluster_id: None,
                 failover_supported: false,
-                address: Some(Address { host: "h".into(), port: 1 }),
+                address: Some(custom::Address { host: "h".into(), port: 1 }),
                 server_version: "5.5.0".into(),
                 member_list_version: Some(1),
                 partition_list_version: None,
