@@ -2,7 +2,7 @@
 //! `x-hzcache-outcome`, body) and how each source of an answer becomes one: a stored entry
 //! (`HIT`, `STALE`, `REVALIDATED`, with `age`), a `body`-mode value, an origin response
 //! (`MISS`), the 304 a conditional client gets instead when its validator matches, and the
-//! 206 or 416 a `Range` request gets from a stored 200 ([`range`](crate::range)). Pure: the
+//! 206 or 416 a `Range` request gets from a stored 200 ([`range`](crate::http::range)). Pure: the
 //! caller says what was found and when; nothing here counts metrics or reads a clock.
 
 use bytes::Bytes;
@@ -11,12 +11,14 @@ use hyper::StatusCode;
 
 use crate::entry::{header_map, Entry};
 use crate::fetch_request::FetchRequest;
-use crate::freshness::{self, current_age, not_modified};
 use crate::hazelcast::Value;
 use crate::headers::strip_for_client_in_place;
-use crate::range::{if_range_allows, parse_range, RangeAnswer};
+use crate::http::age::current_age;
+use crate::http::lifetime::fresh_ms_left;
+use crate::http::range::{if_range_allows, parse_range, RangeAnswer};
+use crate::http::validation::{not_modified, NOT_MODIFIED_HEADERS};
 
-pub const OUTCOME: &str = "x-hzcache-outcome";
+pub const OUTCOME: &str = hzcache_contract::OUTCOME_HEADER;
 
 /// What the companion answers the filter: status, headers (with the outcome) and body.
 #[derive(Debug, Clone)]
@@ -29,7 +31,7 @@ pub struct Answer {
 /// On a whole answer from a fresh stored entry: how many more milliseconds it stays fresh,
 /// so the filter's L1 may keep it that long (docs/callout-protocol.md). Never reaches clients:
 /// the filter strips every `x-hzcache-*` field.
-pub const FRESH_MS: &str = "x-hzcache-fresh-ms";
+pub const FRESH_MS: &str = hzcache_contract::FRESH_MS_HEADER;
 
 /// RFC 9211's response field: how this cache handled the request, as `hzcache; …`.
 pub const CACHE_STATUS: &str = "cache-status";
@@ -124,7 +126,7 @@ fn not_modified_answer(
     cache_status: HeaderValue,
 ) -> Answer {
     let mut h = HeaderMap::new();
-    for name in freshness::NOT_MODIFIED_HEADERS {
+    for name in NOT_MODIFIED_HEADERS {
         for v in from.get_all(name) {
             h.append(name, v.clone());
         }
@@ -171,7 +173,7 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, served: Served, now_ms: i
             // revalidated or collapsed one, whose `x-cache`/`Cache-Status` describe this
             // exchange only: a replay would claim an origin exchange that did not happen).
             let fresh_ms = if served == Served::Hit {
-                freshness::fresh_ms_left(&entry.freshness, now_ms)
+                fresh_ms_left(&entry.freshness, now_ms)
             } else {
                 0
             };
@@ -342,7 +344,7 @@ mod tests {
     use super::*;
     use crate::fetch_request::tests::request;
     use crate::fetch_request::Mode;
-    use crate::freshness::Freshness;
+    use crate::http::lifetime::Freshness;
 
     fn entry(stored_at_ms: i64, lifetime: u32) -> Entry {
         Entry {

@@ -1,4 +1,4 @@
-//! The cache flow behind `/v1/fetch`, by RFC 9111 (`freshness`): look the key (and its
+//! The cache flow behind `/v1/fetch`, by RFC 9111 (the pure rules of [`http`](crate::http)): look the key (and its
 //! variant) up in Hazelcast, then
 //!
 //! - **hit**: a fresh entry answers (a 304 to a matching conditional client);
@@ -13,7 +13,7 @@
 //!   under the key for `--too-large-ttl-secs`; a lookup that finds the marker passes at once,
 //!   so later requests cost the origin one fetch, not two.
 //!
-//! A stored 200 answers a single byte `Range` itself (206 or 416, [`range`](crate::range));
+//! A stored 200 answers a single byte `Range` itself (206 or 416, [`range`](crate::http::range));
 //! a miss always answers the whole response, which is what is stored.
 //!
 //! Every failure of ours becomes `x-hzcache-outcome: error`, on which the filter fails open.
@@ -23,7 +23,6 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use hyper::header::HeaderMap;
 use hyper::StatusCode;
 use tracing::Instrument;
 
@@ -36,14 +35,17 @@ use crate::config::Config;
 use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
 use crate::feed_driver::FeedHandle;
 use crate::fetch_request::{key_digest, FetchRequest, Mode};
-use crate::freshness::{
-    self, reuse, stale_if_unreachable, Decision, Freshness, Policy, RequestRules, Reuse, Times,
-};
 use crate::hazelcast::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
+use crate::http::age::{age_to_send, Times};
+use crate::http::lifetime::Freshness;
+use crate::http::reuse::{reuse, stale_if_unreachable, RequestRules, Reuse};
+use crate::http::storable::{decide, Decision, Policy};
+use crate::http::validation::conditional_request;
+use crate::http::vary::top_language;
 use crate::metrics::{ErrorKind, Event, Metrics, Outcome};
 use crate::origin::{OriginClient, OriginError, OriginResponse};
-use crate::vary::{decode_primary, language_alias, select_vary, top_language, variant_key};
+use crate::vary::{decode_primary, language_alias, select_vary, variant_key};
 
 /// The shared state of the cache flow.
 pub struct Cache {
@@ -553,7 +555,7 @@ impl Cache {
         };
         let conditional = stale
             .as_ref()
-            .map(|s| validators_of(&s.entry))
+            .map(|s| conditional_request(&header_map(&s.entry.headers)))
             .unwrap_or_default();
         // Why this request goes forward (RFC 9211 `fwd`): a stored entry that is stale, or
         // fresh but the client asked for validation; a variant not stored yet; nothing stored.
@@ -719,7 +721,7 @@ impl Cache {
         fwd: &'static str,
     ) -> (Answer, Done) {
         let headers = merge_not_modified(&header_map(&old.headers), &resp.headers);
-        let decision = freshness::decide(
+        let decision = decide(
             "GET",
             &req.client_headers,
             old.status,
@@ -773,7 +775,7 @@ impl Cache {
         fwd: &'static str,
     ) -> (Answer, Done) {
         let status = resp.status.as_u16();
-        let decision = freshness::decide(
+        let decision = decide(
             "GET",
             &req.client_headers,
             status,
@@ -784,8 +786,7 @@ impl Cache {
         let mut done = Done::NotStored;
         // Age on every answer (RFC 9111 §5.1): the corrected initial age of §4.2.3, stored or
         // not; sent when it is not zero or the origin sent one (`Age: 0` included).
-        let initial = freshness::initial_age(&resp.headers, times);
-        let age = (initial > 0 || freshness::age_value(&resp.headers).is_some()).then_some(initial);
+        let age = age_to_send(&resp.headers, times);
         let mut stored_ttl = None;
         match decision {
             Decision::Store(f) if overwrite => {
@@ -822,18 +823,4 @@ impl Cache {
         );
         (answer, done)
     }
-}
-
-/// The conditional request fields that revalidate a stored entry: `If-None-Match` from its
-/// `ETag`, `If-Modified-Since` from its `Last-Modified` (empty: nothing to validate with).
-fn validators_of(entry: &Entry) -> HeaderMap {
-    let stored = header_map(&entry.headers);
-    let mut conditional = HeaderMap::new();
-    if let Some(etag) = stored.get("etag") {
-        conditional.insert("if-none-match", etag.clone());
-    }
-    if let Some(lm) = stored.get("last-modified") {
-        conditional.insert("if-modified-since", lm.clone());
-    }
-    conditional
 }

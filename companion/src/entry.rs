@@ -37,7 +37,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::freshness::Freshness;
+use crate::http::lifetime::Freshness;
 
 const MAGIC: &[u8; 4] = b"HZCE";
 const INDEX_MAGIC: &[u8; 4] = b"HZCV";
@@ -256,7 +256,7 @@ impl VaryIndex {
         }
         let id = r.u64()?;
         let count = r.u16()? as usize;
-        if count > crate::freshness::MAX_VARY_NAMES {
+        if count > crate::http::vary::MAX_VARY_NAMES {
             return Err(EntryError::TooManyHeaders(count));
         }
         let mut names = Vec::with_capacity(count);

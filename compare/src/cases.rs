@@ -114,7 +114,7 @@ fn http_date(t: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    hzcache_companion::freshness::format_http_date(secs)
+    hzcache_companion::http::date::format_http_date(secs)
 }
 
 pub fn all() -> Vec<Case> {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hzcache_companion::freshness::format_http_date;
+use hzcache_companion::http::date::format_http_date;
 use hzcache_e2e::stack::origin_path as path;
 use hzcache_e2e::stack::{programmable_origin, start_on_lasting_thread, Fleet};
 use hzcache_e2e::{get, get_with, shared_member, unique, Companion, Envoy, Reply};

@@ -11,7 +11,8 @@
 
 use hyper::header::HeaderMap;
 
-use crate::freshness::{parse_http_date, trim};
+use crate::http::date::parse_http_date;
+use crate::http::syntax::trim;
 
 /// Longest `Range` value read. One `bytes=first-last` of two 20-digit numbers is 48 bytes;
 /// past this the field names many ranges (served whole anyway) or is junk, so it is not
