@@ -19,8 +19,8 @@ pub const MAX_REVALIDATION_KEEP_SECS: u64 = 3600;
 
 /// Status codes a response may be stored for without explicit freshness (RFC 9110 §15.1
 /// "heuristically cacheable"). Any other status is heuristically cacheable only when the
-/// response says `public` (RFC 9111 §4.2.2). 206 is listed for completeness: partial content
-/// is not stored ([`decide`]), so it never gets a heuristic lifetime.
+/// response says `public` (RFC 9111 §4.2.2). A 206 is stored as a piece of its representation
+/// (`partial`), with a heuristic lifetime like any other.
 pub const HEURISTICALLY_CACHEABLE: [u16; 12] =
     [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
 

@@ -21,6 +21,8 @@
 //! - `vary`: the meaning of `Vary` and the request fields normalised for it (RFC 9111 §4.1; RFC
 //!   9110 §12).
 //! - `range`: a client's `Range` and `If-Range` (RFC 9110 §13.1.5, §14).
+//! - `partial`: 206 responses stored as pieces, served, completed and combined (RFC 9111
+//!   §3.3, §3.4; RFC 9110 §14.4, §15.3.7).
 //!
 //! [`Freshness`]: lifetime::Freshness
 
@@ -28,6 +30,7 @@ pub mod age;
 pub mod cache_control;
 pub mod date;
 pub mod lifetime;
+pub mod partial;
 pub mod range;
 pub mod reuse;
 pub mod storable;

@@ -14,16 +14,17 @@ use crate::http::cache_control::CacheControl;
 use crate::http::lifetime::{
     explicit_lifetime, heuristically_cacheable, last_modified_lifetime, Freshness,
 };
+use crate::http::partial::content_range;
 use crate::http::targeted::{response_directives, Source};
 use crate::http::validation::has_validators;
 use crate::http::vary::vary_names;
 
 /// Final status codes whose caching rules hzcache implements (RFC 9110 §15; for
-/// `must-understand`, RFC 9111 §5.2.2.3): the codes RFC 9110 defines, minus 206 (partial
-/// content is not stored) and 304 (never stored itself, it updates a stored response).
+/// `must-understand`, RFC 9111 §5.2.2.3): the codes RFC 9110 defines, minus 304 (never stored
+/// itself, it updates a stored response); 206 is stored as a piece (`partial`).
 pub fn status_understood(status: u16) -> bool {
     matches!(status,
-        200..=205 | 300..=303 | 305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505)
+        200..=206 | 300..=303 | 305 | 307 | 308 | 400..=417 | 421 | 422 | 426 | 500..=505)
 }
 
 /// What the rule (filter configuration) adds to the response's own rules.
@@ -86,8 +87,17 @@ pub fn decide(
     if !(200..=599).contains(&status) {
         return Decision::DontStore("status is not final");
     }
-    if status == 206 || status == 304 {
-        return Decision::DontStore("partial content or 304 are not stored");
+    if status == 304 {
+        return Decision::DontStore("a 304 is not stored itself");
+    }
+    // A 416 answers one range request, never a plain GET of the representation.
+    if status == 416 {
+        return Decision::DontStore("a 416 is not stored");
+    }
+    // A 206 is stored as the piece its one valid Content-Range names (RFC 9111 §3.3); the
+    // cache flow also checks its body against it (`partial::storable_piece`).
+    if status == 206 && content_range(response).is_none() {
+        return Decision::DontStore("206 without exactly one valid Content-Range");
     }
     let (cc, source) = response_directives(response);
     // must-understand (§5.2.2.3): a cache that understands the status's caching rules ignores
@@ -372,7 +382,7 @@ mod tests {
             );
             assert_eq!(lifetime(d), 5, "{s} with max-age");
         }
-        // 206 is heuristically cacheable but partial content is not stored.
+        // 206 is heuristically cacheable, but only as the piece a Content-Range names.
         for s in HEURISTICALLY_CACHEABLE.into_iter().filter(|s| *s != 206) {
             let d = decide(
                 "GET",
@@ -384,7 +394,7 @@ mod tests {
             );
             assert_eq!(lifetime(d), 60, "{s}");
         }
-        for s in [100, 101, 206, 304, 600, 0] {
+        for s in [100, 101, 206, 304, 416, 600, 0] {
             let d = decide(
                 "GET",
                 &HeaderMap::new(),
@@ -394,6 +404,28 @@ mod tests {
                 times(),
             );
             assert!(not_stored(&d), "{s}");
+        }
+        // RFC 9111 §3.3, §4.2.2: a 206 with its Content-Range is stored, explicitly or
+        // heuristically fresh; one with an unusable Content-Range is not.
+        let piece = |cr: &'static str, cc: &'static str| {
+            decide(
+                "GET",
+                &HeaderMap::new(),
+                206,
+                &headers(&[("content-range", cr), ("cache-control", cc)]),
+                &policy(),
+                times(),
+            )
+        };
+        assert_eq!(lifetime(piece("bytes 0-9/100", "max-age=5")), 5);
+        assert_eq!(lifetime(piece("bytes 0-9/100", "x")), 60);
+        for bad in [
+            "bytes 0-9/*",
+            "bytes */100",
+            "bytes 9-0/100",
+            "bytes 0-100/100",
+        ] {
+            assert!(not_stored(&piece(bad, "max-age=5")), "{bad}");
         }
         // `public` makes any status heuristically cacheable.
         let d = decide(

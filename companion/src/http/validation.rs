@@ -27,6 +27,34 @@ pub fn conditional_request(stored: &HeaderMap) -> HeaderMap {
     conditional
 }
 
+/// A response's strong validator (RFC 9110 §8.8.1): its one `ETag` when that is strong
+/// (not `W/`); without an `ETag`, its one `Last-Modified` when that is at least a second before
+/// its one `Date` (§8.8.2.2: only then can two changes not share a timestamp). A weak `ETag`
+/// hides `Last-Modified`: the origin said the tag is what identifies the representation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrongValidator {
+    ETag(Vec<u8>),
+    LastModified(i64),
+}
+
+pub fn strong_validator(h: &HeaderMap, now_secs: i64) -> Option<StrongValidator> {
+    let one = |name: &str| {
+        let mut lines = h.get_all(name).iter();
+        match (lines.next(), lines.next()) {
+            (Some(v), None) => Some(trim(v.as_bytes())),
+            _ => None,
+        }
+    };
+    if h.contains_key("etag") {
+        let tag = one("etag")?;
+        let strong = tag.len() >= 2 && tag.starts_with(b"\"") && tag.ends_with(b"\"");
+        return strong.then(|| StrongValidator::ETag(tag.to_vec()));
+    }
+    let modified = parse_http_date(one("last-modified")?, now_secs)?;
+    let date = parse_http_date(one("date")?, now_secs)?;
+    (modified <= date.saturating_sub(1)).then_some(StrongValidator::LastModified(modified))
+}
+
 fn etag_opaque(t: &[u8]) -> &[u8] {
     let t = trim(t);
     t.strip_prefix(b"W/").unwrap_or(t)
