@@ -7,7 +7,7 @@
 //! caller says what was found and when; nothing here counts metrics or reads a clock.
 
 use bytes::Bytes;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE};
 use hyper::StatusCode;
 
 use crate::entry::{header_map, Entry};
@@ -17,7 +17,7 @@ use crate::headers::strip_for_client_in_place;
 use crate::http::age::current_age;
 use crate::http::lifetime::fresh_ms_left;
 use crate::http::partial::{self, content_range, Piece, PieceAnswer};
-use crate::http::range::{if_range_allows, parse_range, RangeAnswer};
+use crate::http::range::{parse_range, requested_range, RangeAnswer, UNSATISFIABLE_HEADERS};
 use crate::http::validation::{not_modified, NOT_MODIFIED_HEADERS};
 
 pub const OUTCOME: &str = hzcache_contract::OUTCOME_HEADER;
@@ -218,14 +218,7 @@ fn unsatisfiable(
     status_value: HeaderValue,
 ) -> Answer {
     let mut h = HeaderMap::new();
-    for name in [
-        "date",
-        "etag",
-        "last-modified",
-        "cache-control",
-        "expires",
-        "vary",
-    ] {
+    for name in UNSATISFIABLE_HEADERS {
         for v in headers.get_all(name) {
             h.append(name, v.clone());
         }
@@ -244,13 +237,8 @@ fn unsatisfiable(
 pub fn piece_plan(req: &FetchRequest, entry: &Entry, now_ms: i64) -> Option<(Piece, PieceAnswer)> {
     let stored = header_map(&entry.headers);
     let piece = content_range(&stored).filter(|p| p.len() == entry.body.len() as u64)?;
-    let mut lines = req.client_headers.get_all(RANGE).iter();
-    let value = match (lines.next(), lines.next()) {
-        (Some(v), None) if req.method == "GET" => Some(v.as_bytes()),
-        _ => None,
-    };
-    let value =
-        value.filter(|_| if_range_allows(&req.client_headers, &stored, now_ms.div_euclid(1000)));
+    let now_secs = now_ms.div_euclid(1000);
+    let value = requested_range(&req.method, &req.client_headers, &stored, now_secs);
     Some((piece, partial::plan(value, piece)))
 }
 
@@ -302,17 +290,14 @@ fn range_value(v: String) -> HeaderValue {
 /// only for GET (RFC 9110 §14.2: Range is ignored for other methods, HEAD included), only from
 /// a 200, only with one `Range` line, and only when `If-Range` (if sent) holds.
 fn range_of(req: &FetchRequest, entry: &Entry, stored: &HeaderMap, now_ms: i64) -> RangeAnswer {
-    if req.method != "GET" || entry.status != 200 {
+    if entry.status != 200 {
         return RangeAnswer::Whole;
     }
-    let mut lines = req.client_headers.get_all(RANGE).iter();
-    let (Some(value), None) = (lines.next(), lines.next()) else {
-        return RangeAnswer::Whole;
-    };
-    if !if_range_allows(&req.client_headers, stored, now_ms.div_euclid(1000)) {
-        return RangeAnswer::Whole;
+    let now_secs = now_ms.div_euclid(1000);
+    match requested_range(&req.method, &req.client_headers, stored, now_secs) {
+        Some(value) => parse_range(value, entry.body.len() as u64),
+        None => RangeAnswer::Whole,
     }
-    parse_range(value.as_bytes(), entry.body.len() as u64)
 }
 
 /// How a response fetched now was forwarded and kept, for its `Cache-Status`.
