@@ -2,21 +2,25 @@
 //! `x-hzcache-outcome`, body) and how each source of an answer becomes one: a stored entry
 //! (`HIT`, `STALE`, `REVALIDATED`, with `age`), a `body`-mode value, an origin response
 //! (`MISS`), the 304 a conditional client gets instead when its validator matches, and the
-//! 206 or 416 a `Range` request gets from a stored 200 ([`range`](crate::range)). Pure: the
+//! 206 or 416 a `Range` request gets from a stored 200 ([`range`](crate::http::range)) or from
+//! a stored piece of one (a stored 206, [`partial`](crate::http::partial)). Pure: the
 //! caller says what was found and when; nothing here counts metrics or reads a clock.
 
 use bytes::Bytes;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE};
 use hyper::StatusCode;
 
 use crate::entry::{header_map, Entry};
 use crate::fetch_request::FetchRequest;
-use crate::freshness::{self, current_age, not_modified};
-use hazelcast_client::Value;
 use crate::headers::strip_for_client_in_place;
-use crate::range::{if_range_allows, parse_range, RangeAnswer};
+use crate::http::age::current_age;
+use crate::http::lifetime::fresh_ms_left;
+use crate::http::partial::{self, content_range, Piece, PieceAnswer};
+use crate::http::range::{parse_range, requested_range, RangeAnswer, UNSATISFIABLE_HEADERS};
+use crate::http::validation::{not_modified, NOT_MODIFIED_HEADERS};
+use hazelcast_client::Value;
 
-pub const OUTCOME: &str = "x-hzcache-outcome";
+pub const OUTCOME: &str = hzcache_contract::OUTCOME_HEADER;
 
 /// What the companion answers the filter: status, headers (with the outcome) and body.
 #[derive(Debug, Clone)]
@@ -29,7 +33,7 @@ pub struct Answer {
 /// On a whole answer from a fresh stored entry: how many more milliseconds it stays fresh,
 /// so the filter's L1 may keep it that long (docs/callout-protocol.md). Never reaches clients:
 /// the filter strips every `x-hzcache-*` field.
-pub const FRESH_MS: &str = "x-hzcache-fresh-ms";
+pub const FRESH_MS: &str = hzcache_contract::FRESH_MS_HEADER;
 
 /// RFC 9211's response field: how this cache handled the request, as `hzcache; …`.
 pub const CACHE_STATUS: &str = "cache-status";
@@ -49,6 +53,10 @@ pub enum Served {
     /// Stored by another request's origin fetch this one waited for: `hzcache;
     /// fwd=uri-miss; collapsed`.
     Collapsed,
+    /// Just fetched as a 206 and stored, the answer cut from what is stored now (`fwd`:
+    /// `partial` when the origin sent the bytes a stored piece lacked, RFC 9211):
+    /// `hzcache; fwd=F; fwd-status=206`, `x-cache: MISS`.
+    Fetched(&'static str),
 }
 
 impl Served {
@@ -57,6 +65,7 @@ impl Served {
             Served::Hit | Served::Collapsed => "HIT",
             Served::Stale(_) => "STALE",
             Served::Revalidated(_) => "REVALIDATED",
+            Served::Fetched(_) => "MISS",
         }
     }
 
@@ -66,6 +75,7 @@ impl Served {
             Served::Stale(detail) => format!("hzcache; hit; fwd=stale; detail={detail}"),
             Served::Revalidated(fwd) => format!("hzcache; fwd={fwd}; fwd-status=304"),
             Served::Collapsed => "hzcache; fwd=uri-miss; collapsed".into(),
+            Served::Fetched(fwd) => format!("hzcache; fwd={fwd}; fwd-status=206"),
         }
     }
 }
@@ -124,7 +134,7 @@ fn not_modified_answer(
     cache_status: HeaderValue,
 ) -> Answer {
     let mut h = HeaderMap::new();
-    for name in freshness::NOT_MODIFIED_HEADERS {
+    for name in NOT_MODIFIED_HEADERS {
         for v in from.get_all(name) {
             h.append(name, v.clone());
         }
@@ -156,6 +166,9 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, served: Served, now_ms: i
         return not_modified_answer("hit", &headers, Some(age), label, status_value);
     }
     let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
+    if entry.status == 206 {
+        return piece_answer(req, entry, headers, age, label, status_value, now_ms);
+    }
     let range = range_of(req, entry, &headers, now_ms);
     strip_for_client_in_place(&mut headers);
     headers.insert("age", HeaderValue::from(age));
@@ -171,7 +184,7 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, served: Served, now_ms: i
             // revalidated or collapsed one, whose `x-cache`/`Cache-Status` describe this
             // exchange only: a replay would claim an origin exchange that did not happen).
             let fresh_ms = if served == Served::Hit {
-                freshness::fresh_ms_left(&entry.freshness, now_ms)
+                fresh_ms_left(&entry.freshness, now_ms)
             } else {
                 0
             };
@@ -184,39 +197,92 @@ pub fn entry_answer(req: &FetchRequest, entry: &Entry, served: Served, now_ms: i
             // Envoy sets Content-Length from the body of the local reply: the slice's length.
             headers.insert(
                 CONTENT_RANGE,
-                content_range(format!("bytes {first}-{last}/{len}")),
+                range_value(format!("bytes {first}-{last}/{len}")),
             );
             // `parse_range` keeps `first ≤ last < len` = body length, so the slice is in bounds.
             let body = entry.body.slice(first as usize..=last as usize);
             Answer::outcome("hit", StatusCode::PARTIAL_CONTENT, headers, body)
         }
-        RangeAnswer::Unsatisfiable => {
-            // RFC 9110 §15.5.17: the current length, and none of the representation's own
-            // content fields (there is no content).
-            let mut h = HeaderMap::new();
-            for name in [
-                "date",
-                "etag",
-                "last-modified",
-                "cache-control",
-                "expires",
-                "vary",
-            ] {
-                for v in headers.get_all(name) {
-                    h.append(name, v.clone());
-                }
-            }
-            h.insert(CONTENT_RANGE, content_range(format!("bytes */{len}")));
-            h.insert("age", HeaderValue::from(age));
-            h.insert("x-cache", HeaderValue::from_static(label));
-            h.insert(CACHE_STATUS, status_value);
-            Answer::outcome("hit", StatusCode::RANGE_NOT_SATISFIABLE, h, Bytes::new())
+        RangeAnswer::Unsatisfiable => unsatisfiable(&headers, len, age, label, status_value),
+    }
+}
+
+/// A 416 for a range no byte of a representation of `len` bytes satisfies: RFC 9110
+/// §15.5.17, the current length, and none of the representation's own content fields (there
+/// is no content). `headers`: the stored ones, already trimmed for the client.
+fn unsatisfiable(
+    headers: &HeaderMap,
+    len: u64,
+    age: u64,
+    label: &'static str,
+    status_value: HeaderValue,
+) -> Answer {
+    let mut h = HeaderMap::new();
+    for name in UNSATISFIABLE_HEADERS {
+        for v in headers.get_all(name) {
+            h.append(name, v.clone());
         }
+    }
+    h.insert(CONTENT_RANGE, range_value(format!("bytes */{len}")));
+    h.insert("age", HeaderValue::from(age));
+    h.insert("x-cache", HeaderValue::from_static(label));
+    h.insert(CACHE_STATUS, status_value);
+    Answer::outcome("hit", StatusCode::RANGE_NOT_SATISFIABLE, h, Bytes::new())
+}
+
+/// What a request asks of a stored piece (a stored 206, RFC 9111 §3.3): its one `Range`
+/// against the complete length, for GET only and only when `If-Range` (if sent) holds for the
+/// piece's validators; otherwise [`PieceAnswer::Whole`], which a piece cannot answer. `None`
+/// when the entry is no usable piece (no valid `Content-Range`, or a body of another length).
+pub fn piece_plan(req: &FetchRequest, entry: &Entry, now_ms: i64) -> Option<(Piece, PieceAnswer)> {
+    let stored = header_map(&entry.headers);
+    let piece = content_range(&stored).filter(|p| p.len() == entry.body.len() as u64)?;
+    let now_secs = now_ms.div_euclid(1000);
+    let value = requested_range(&req.method, &req.client_headers, &stored, now_secs);
+    Some((piece, partial::plan(value, piece)))
+}
+
+/// The answer from a stored piece: a 206 with the requested bytes and their `Content-Range`,
+/// or a 416 with the complete length; anything the piece cannot answer is `pass` (the flow
+/// never asks for one: it fetches instead, [`piece_plan`]).
+fn piece_answer(
+    req: &FetchRequest,
+    entry: &Entry,
+    mut headers: HeaderMap,
+    age: u64,
+    label: &'static str,
+    status_value: HeaderValue,
+    now_ms: i64,
+) -> Answer {
+    let Some((piece, plan)) = piece_plan(req, entry, now_ms) else {
+        return Answer::pass("partial");
+    };
+    strip_for_client_in_place(&mut headers);
+    headers.insert("age", HeaderValue::from(age));
+    headers.insert("x-cache", HeaderValue::from_static(label));
+    headers.insert(CACHE_STATUS, status_value.clone());
+    match plan {
+        PieceAnswer::Covered { first, last } => {
+            let Some(body) = partial::slice(piece, &entry.body, first, last) else {
+                return Answer::pass("partial");
+            };
+            let answered = Piece {
+                first,
+                last,
+                complete: piece.complete,
+            };
+            headers.insert(CONTENT_RANGE, answered.content_range());
+            Answer::outcome("hit", StatusCode::PARTIAL_CONTENT, headers, body)
+        }
+        PieceAnswer::Unsatisfiable => {
+            unsatisfiable(&headers, piece.complete, age, label, status_value)
+        }
+        PieceAnswer::Whole | PieceAnswer::Missing { .. } => Answer::pass("partial"),
     }
 }
 
 /// A `Content-Range` value; built from digits and ASCII only, so it is always a valid field.
-fn content_range(v: String) -> HeaderValue {
+fn range_value(v: String) -> HeaderValue {
     HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("bytes */0"))
 }
 
@@ -224,17 +290,14 @@ fn content_range(v: String) -> HeaderValue {
 /// only for GET (RFC 9110 §14.2: Range is ignored for other methods, HEAD included), only from
 /// a 200, only with one `Range` line, and only when `If-Range` (if sent) holds.
 fn range_of(req: &FetchRequest, entry: &Entry, stored: &HeaderMap, now_ms: i64) -> RangeAnswer {
-    if req.method != "GET" || entry.status != 200 {
+    if entry.status != 200 {
         return RangeAnswer::Whole;
     }
-    let mut lines = req.client_headers.get_all(RANGE).iter();
-    let (Some(value), None) = (lines.next(), lines.next()) else {
-        return RangeAnswer::Whole;
-    };
-    if !if_range_allows(&req.client_headers, stored, now_ms.div_euclid(1000)) {
-        return RangeAnswer::Whole;
+    let now_secs = now_ms.div_euclid(1000);
+    match requested_range(&req.method, &req.client_headers, stored, now_secs) {
+        Some(value) => parse_range(value, entry.body.len() as u64),
+        None => RangeAnswer::Whole,
     }
-    parse_range(value.as_bytes(), entry.body.len() as u64)
 }
 
 /// How a response fetched now was forwarded and kept, for its `Cache-Status`.
@@ -342,7 +405,7 @@ mod tests {
     use super::*;
     use crate::fetch_request::tests::request;
     use crate::fetch_request::Mode;
-    use crate::freshness::Freshness;
+    use crate::http::lifetime::Freshness;
 
     fn entry(stored_at_ms: i64, lifetime: u32) -> Entry {
         Entry {
@@ -400,6 +463,76 @@ mod tests {
         let mut req = request(Mode::Envelope, extra);
         req.method = method.into();
         entry_answer(&req, &entry(10_000, 60), Served::Hit, 10_000)
+    }
+
+    /// A stored piece: bytes 10..=14 ("hello") of a 100-byte representation.
+    fn piece() -> Entry {
+        let mut e = entry(10_000, 60);
+        e.status = 206;
+        e.headers.push((
+            "content-range".into(),
+            Bytes::from_static(b"bytes 10-14/100"),
+        ));
+        e
+    }
+
+    fn from_piece(method: &'static str, extra: &[(&'static str, &'static str)]) -> Answer {
+        let mut req = request(Mode::Envelope, extra);
+        req.method = method.into();
+        entry_answer(&req, &piece(), Served::Hit, 10_000)
+    }
+
+    #[test]
+    fn rfc9111_3_3_a_stored_piece_answers_only_the_ranges_it_covers() {
+        let a = from_piece("GET", &[("range", "bytes=11-13")]);
+        assert_eq!(a.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(a.body, "ell");
+        assert_eq!(a.headers["content-range"], "bytes 11-13/100");
+        assert_eq!(a.headers["etag"], "\"v\"");
+        assert!(
+            !a.headers.contains_key(FRESH_MS),
+            "a piece is never kept by the L1"
+        );
+        let a = from_piece("GET", &[("range", "bytes=10-14"), ("if-range", "\"v\"")]);
+        assert_eq!(
+            (a.status, a.body.as_ref()),
+            (StatusCode::PARTIAL_CONTENT, &b"hello"[..])
+        );
+        // The complete length is known: a range past it is a 416.
+        let a = from_piece("GET", &[("range", "bytes=100-")]);
+        assert_eq!(a.status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(a.headers["content-range"], "bytes */100");
+        // The whole, bytes it lacks, HEAD, a false If-Range, a conditional: never the piece.
+        for (method, extra) in [
+            ("GET", vec![]),
+            ("GET", vec![("range", "bytes=0-14")]),
+            ("GET", vec![("range", "bytes=10-14,20-30")]),
+            ("GET", vec![("range", "bytes=10-14"), ("if-range", "\"w\"")]),
+            ("GET", vec![("if-none-match", "\"v\"")]),
+            ("HEAD", vec![("range", "bytes=10-14")]),
+        ] {
+            let a = from_piece(method, &extra);
+            assert_eq!(a.outcome_name(), "pass", "{method} {extra:?}");
+            assert!(a.body.is_empty());
+        }
+        let mut req = request(Mode::Envelope, &[("range", "bytes=0-14")]);
+        req.method = "GET".into();
+        let piece = Piece {
+            first: 10,
+            last: 14,
+            complete: 100,
+        };
+        let missing = PieceAnswer::Missing {
+            first: 0,
+            last: 14,
+            fetch_first: 0,
+            fetch_last: 9,
+        };
+        assert_eq!(piece_plan(&req, &self::piece(), 0), Some((piece, missing)));
+        // A body that is not the length its Content-Range says is no piece at all.
+        let mut bad = self::piece();
+        bad.body = Bytes::from_static(b"hell");
+        assert_eq!(piece_plan(&req, &bad, 0), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The cache flow behind `/v1/fetch`, by RFC 9111 (`freshness`): look the key (and its
+//! The cache flow behind `/v1/fetch`, by RFC 9111 (the pure rules of [`http`](crate::http)): look the key (and its
 //! variant) up in Hazelcast, then
 //!
 //! - **hit**: a fresh entry answers (a 304 to a matching conditional client);
@@ -13,8 +13,12 @@
 //!   under the key for `--too-large-ttl-secs`; a lookup that finds the marker passes at once,
 //!   so later requests cost the origin one fetch, not two.
 //!
-//! A stored 200 answers a single byte `Range` itself (206 or 416, [`range`](crate::range));
-//! a miss always answers the whole response, which is what is stored.
+//! A stored 200 answers a single byte `Range` itself (206 or 416, [`range`](crate::http::range));
+//! a miss asks the origin for the whole response. A 206 the origin sends anyway is stored as a
+//! piece ([`partial`](crate::http::partial)): while fresh it answers the ranges it covers, and
+//! for a range it lacks the missing bytes are asked for (`Range` + `If-Range`) and combined
+//! within one representation, into the whole 200 once complete. A plain GET over a piece is a
+//! miss that replaces it with the whole.
 //!
 //! Every failure of ours becomes `x-hzcache-outcome: error`, on which the filter fails open.
 //! The parts: the request (`fetch_request`), the answers (`answer`), variants (`vary`),
@@ -23,27 +27,34 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use hyper::header::HeaderMap;
+use bytes::Bytes;
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_RANGE, IF_RANGE, RANGE};
 use hyper::StatusCode;
 use tracing::Instrument;
 
 use crate::answer::{
     body_value_answer, entry_answer, invalid_origin_answer, only_if_cached_answer, origin_answer,
-    Answer, Forwarded, Served,
+    piece_plan, Answer, Forwarded, Served,
 };
 use crate::coalesce::{flight_key, Claim, Done, Inflight, Marker, Role, Waited, INFLIGHT_MAP};
 use crate::config::Config;
 use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
 use crate::feed_driver::FeedHandle;
 use crate::fetch_request::{key_digest, FetchRequest, Mode};
-use crate::freshness::{
-    self, reuse, stale_if_unreachable, Decision, Freshness, Policy, RequestRules, Reuse, Times,
-};
-use hazelcast_client::{Client, HazelcastError, Map, Ttl, Value};
 use crate::headers::{merge_not_modified, strip_for_client_in_place, strip_for_storage};
+use crate::http::age::{age_to_send, Times};
+use crate::http::lifetime::Freshness;
+use crate::http::partial::{
+    combine, if_range_for, may_combine, storable_piece, Piece, PieceAnswer,
+};
+use crate::http::reuse::{reuse, stale_if_unreachable, RequestRules, Reuse};
+use crate::http::storable::{decide, Decision, Policy};
+use crate::http::validation::conditional_request;
+use crate::http::vary::top_language;
 use crate::metrics::{ErrorKind, Event, Metrics, Outcome};
 use crate::origin::{OriginClient, OriginError, OriginResponse};
-use crate::vary::{decode_primary, language_alias, select_vary, top_language, variant_key};
+use crate::vary::{decode_primary, language_alias, select_vary, variant_key};
+use hazelcast_client::{Client, HazelcastError, Map, Ttl, Value};
 
 /// The shared state of the cache flow.
 pub struct Cache {
@@ -160,6 +171,48 @@ impl Cache {
             }
         };
         let now = now_ms();
+        // A stored piece (a 206, RFC 9111 §3.3) answers the ranges it covers while it is
+        // fresh; a range it lacks is asked of the origin and combined with it (§3.4); anything
+        // else (a plain GET, a stale piece, a piece without a strong validator) is a miss that
+        // fetches the whole response and replaces the piece.
+        let found = match found {
+            Found::Entry(entry) if entry.status == 206 => {
+                let fresh = reuse(&entry.freshness, &rules, now) == Reuse::Fresh;
+                match piece_plan(&req, &entry, now) {
+                    Some((_, PieceAnswer::Covered { .. } | PieceAnswer::Unsatisfiable))
+                        if fresh =>
+                    {
+                        return self.served(&req, &entry, Served::Hit, Outcome::Hit, now);
+                    }
+                    Some((
+                        piece,
+                        PieceAnswer::Missing {
+                            fetch_first,
+                            fetch_last,
+                            ..
+                        },
+                    )) if fresh && !rules.only_if_cached => {
+                        let stored = header_map(&entry.headers);
+                        match if_range_for(&stored, now.div_euclid(1000)) {
+                            Some(if_range) => {
+                                let fetch = (fetch_first, fetch_last);
+                                let completing =
+                                    self.complete_piece(&req, entry, piece, if_range, fetch);
+                                return match deadline {
+                                    None => completing.await,
+                                    Some(d) => tokio::time::timeout_at(d, completing)
+                                        .await
+                                        .unwrap_or_else(|_| self.past_deadline(&req, None)),
+                                };
+                            }
+                            None => Found::Nothing { index: None },
+                        }
+                    }
+                    _ => Found::Nothing { index: None },
+                }
+            }
+            found => found,
+        };
         // only-if-cached (RFC 9111 §5.2.1.7): what storage can answer, or a 504; the origin
         // is never asked.
         if rules.only_if_cached {
@@ -291,6 +344,8 @@ impl Cache {
         self.metrics
             .outcome(if a.status == StatusCode::NOT_MODIFIED {
                 Outcome::NotModified
+            } else if a.outcome_name() == "pass" {
+                Outcome::Pass
             } else {
                 outcome
             });
@@ -439,6 +494,16 @@ impl Cache {
     async fn fresh_hit(&self, req: &FetchRequest, since: i64) -> Option<Answer> {
         let now = now_ms();
         match self.lookup(req).await.ok()? {
+            // A piece only for a range it covers.
+            Found::Entry(e)
+                if e.status == 206
+                    && !matches!(
+                        piece_plan(req, &e, now),
+                        Some((_, PieceAnswer::Covered { .. } | PieceAnswer::Unsatisfiable))
+                    ) =>
+            {
+                None
+            }
             Found::Entry(e)
                 if e.freshness.stored_at_ms >= since
                     && reuse(&e.freshness, &RequestRules::default(), now) == Reuse::Fresh =>
@@ -553,7 +618,7 @@ impl Cache {
         };
         let conditional = stale
             .as_ref()
-            .map(|s| validators_of(&s.entry))
+            .map(|s| conditional_request(&header_map(&s.entry.headers)))
             .unwrap_or_default();
         // Why this request goes forward (RFC 9211 `fwd`): a stored entry that is stale, or
         // fresh but the client asked for validation; a variant not stored yet; nothing stored.
@@ -719,7 +784,7 @@ impl Cache {
         fwd: &'static str,
     ) -> (Answer, Done) {
         let headers = merge_not_modified(&header_map(&old.headers), &resp.headers);
-        let decision = freshness::decide(
+        let decision = decide(
             "GET",
             &req.client_headers,
             old.status,
@@ -753,6 +818,151 @@ impl Cache {
         (a, done)
     }
 
+    /// Asks the origin for the bytes `fetch` a fresh stored piece lacks for this request, with
+    /// `If-Range` naming the piece's strong validator, so that only the same representation
+    /// comes back as a 206 (RFC 9110 §13.1.5). A 206 of that representation is combined with
+    /// the piece (RFC 9111 §3.4: the same strong validator and complete length, the new
+    /// response's fields updating the stored ones) and stored: as the whole 200 once it
+    /// reaches from the first byte to the last, else as the larger piece; the client's range
+    /// is cut from it. Anything else is treated as a fresh answer for the key: a 200 (the
+    /// representation changed) is stored whole and relayed, a 206 that does not combine
+    /// replaces the piece and answers only if it covers the range (else `pass`). Not
+    /// coalesced: two requests for missing bytes fetch their own.
+    async fn complete_piece(
+        &self,
+        req: &FetchRequest,
+        stored: Entry,
+        piece: Piece,
+        if_range: HeaderValue,
+        fetch: (u64, u64),
+    ) -> Answer {
+        let Some(origin) = self.config.origins.get(&req.origin) else {
+            tracing::warn!(origin = %req.origin, "origin is not configured (--origin NAME=URL); passing");
+            self.metrics.error(ErrorKind::BadRequest);
+            self.metrics.outcome(Outcome::Pass);
+            return Answer::pass("unknown-origin");
+        };
+        let mut ask = HeaderMap::new();
+        // Digits only: always a valid field value.
+        if let Ok(v) = HeaderValue::try_from(format!("bytes={}-{}", fetch.0, fetch.1)) {
+            ask.insert(RANGE, v);
+        }
+        ask.insert(IF_RANGE, if_range);
+        self.metrics.event(Event::PieceFetch);
+        let request_ms = now_ms();
+        let started = Instant::now();
+        let fetched = self
+            .origin
+            .get(
+                origin,
+                &req.path,
+                &req.host,
+                req.scheme,
+                &req.client_headers,
+                &ask,
+                self.config.max_entry_bytes,
+            )
+            .await;
+        self.metrics.origin_latency(started.elapsed());
+        let times = Times {
+            request_ms,
+            response_ms: now_ms(),
+        };
+        let resp = match fetched {
+            Ok(r) => r,
+            Err(e) => {
+                // The filter sends the client's own request upstream: one origin request, and
+                // the piece stays as it was.
+                tracing::debug!(error = %e, "fetching the rest of a piece failed; passing");
+                self.metrics.error(match e {
+                    OriginError::Timeout(_) => ErrorKind::OriginTimeout,
+                    OriginError::TooLarge { .. } => ErrorKind::TooLarge,
+                    _ => ErrorKind::Origin,
+                });
+                self.metrics.outcome(Outcome::Pass);
+                return Answer::pass("origin-failed");
+            }
+        };
+        if resp.status == StatusCode::PARTIAL_CONTENT {
+            let stored_headers = header_map(&stored.headers);
+            let now_secs = times.response_ms.div_euclid(1000);
+            let combined =
+                storable_piece(&resp.headers, resp.body.len(), self.config.max_entry_bytes)
+                    .ok()
+                    .filter(|new| {
+                        may_combine(&stored_headers, piece, &resp.headers, *new, now_secs)
+                    })
+                    .and_then(|new| combine(piece, &stored.body, new, &resp.body));
+            if let Some((union, body)) = combined {
+                self.metrics.event(Event::PiecesCombined);
+                return self
+                    .store_combined(req, &stored_headers, &resp.headers, union, body, times)
+                    .await;
+            }
+            tracing::debug!("the origin's piece is of another representation; replacing");
+        }
+        self.fresh_response(req, resp, times, true, None, "partial")
+            .await
+            .0
+    }
+
+    /// Stores the union of a piece and the bytes the origin sent for it, and answers the
+    /// client's range from it.
+    async fn store_combined(
+        &self,
+        req: &FetchRequest,
+        stored: &HeaderMap,
+        new: &HeaderMap,
+        union: Piece,
+        body: Vec<u8>,
+        times: Times,
+    ) -> Answer {
+        // RFC 9111 §3.4: the new response's fields update the stored ones (as a 304's do,
+        // §3.2), and the combined response says what it now holds.
+        let mut headers = merge_not_modified(stored, new);
+        let status = if union.is_whole() {
+            headers.remove(CONTENT_RANGE);
+            200
+        } else {
+            headers.insert(CONTENT_RANGE, union.content_range());
+            206
+        };
+        let body = Bytes::from(body);
+        let decision = decide(
+            "GET",
+            &req.client_headers,
+            status,
+            &headers,
+            &self.policy(req),
+            times,
+        );
+        let freshness = match decision {
+            Decision::Store(f) => {
+                self.store(req, status, &headers, &body, f, None).await;
+                f
+            }
+            Decision::DontStore(why) => {
+                self.metrics.event(Event::NotStored);
+                tracing::debug!(why, "combined response not stored");
+                Freshness {
+                    stored_at_ms: times.response_ms,
+                    ..Freshness::default()
+                }
+            }
+        };
+        let entry = Entry {
+            status,
+            freshness,
+            vary: vec![],
+            tags: vec![],
+            headers: header_pairs(&headers),
+            body,
+        };
+        let a = entry_answer(req, &entry, Served::Fetched("partial"), times.response_ms);
+        self.count_served(&a, Outcome::Miss);
+        a
+    }
+
     /// The rule's policy with the companion's own settings.
     fn policy(&self, req: &FetchRequest) -> Policy {
         Policy {
@@ -773,7 +983,7 @@ impl Cache {
         fwd: &'static str,
     ) -> (Answer, Done) {
         let status = resp.status.as_u16();
-        let decision = freshness::decide(
+        let mut decision = decide(
             "GET",
             &req.client_headers,
             status,
@@ -781,11 +991,20 @@ impl Cache {
             &self.policy(req),
             times,
         );
+        // A 206 is stored only as a consistent piece of a representation that fits the entry
+        // limit (RFC 9111 §3.3; a hostile Content-Range is never stored).
+        if let (206, Decision::Store(_)) = (status, &decision) {
+            if let Err(why) =
+                storable_piece(&resp.headers, resp.body.len(), self.config.max_entry_bytes)
+            {
+                decision = Decision::DontStore(why);
+            }
+        }
         let mut done = Done::NotStored;
+        let mut stored_piece = None;
         // Age on every answer (RFC 9111 §5.1): the corrected initial age of §4.2.3, stored or
         // not; sent when it is not zero or the origin sent one (`Age: 0` included).
-        let initial = freshness::initial_age(&resp.headers, times);
-        let age = (initial > 0 || freshness::age_value(&resp.headers).is_some()).then_some(initial);
+        let age = age_to_send(&resp.headers, times);
         let mut stored_ttl = None;
         match decision {
             Decision::Store(f) if overwrite => {
@@ -796,6 +1015,16 @@ impl Cache {
                     .await;
                 if done == Done::Stored {
                     stored_ttl = Some(ttl);
+                    if status == 206 {
+                        stored_piece = Some(Entry {
+                            status,
+                            freshness: f,
+                            vary: vec![],
+                            tags: vec![],
+                            headers: header_pairs(&stored_headers),
+                            body: resp.body.clone(),
+                        });
+                    }
                 }
             }
             Decision::Store(_) => tracing::debug!("not overwriting a value hzcache did not write"),
@@ -806,6 +1035,21 @@ impl Cache {
         }
         if resp.status.is_server_error() {
             self.metrics.error(ErrorKind::OriginStatus);
+        }
+        // A piece just stored answers a range request from what it holds: the origin's 206
+        // may be of other bytes than the client asked for (an origin that answers with a
+        // piece unasked, or the bytes a stored piece lacked). A range it does not cover is
+        // `pass`: the filter asks the origin for it.
+        if let Some(piece) = stored_piece.filter(|_| req.client_headers.contains_key(RANGE)) {
+            let a = entry_answer(req, &piece, Served::Fetched(fwd), times.response_ms);
+            self.count_served(&a, Outcome::Miss);
+            return (a, done);
+        }
+        // The bytes a stored piece lacked, of another representation and not stored: not
+        // what the client asked for.
+        if status == 206 && fwd == "partial" {
+            self.metrics.outcome(Outcome::Pass);
+            return (Answer::pass("partial-changed"), done);
         }
         self.metrics.outcome(Outcome::Miss);
         let mut headers = resp.headers;
@@ -822,18 +1066,4 @@ impl Cache {
         );
         (answer, done)
     }
-}
-
-/// The conditional request fields that revalidate a stored entry: `If-None-Match` from its
-/// `ETag`, `If-Modified-Since` from its `Last-Modified` (empty: nothing to validate with).
-fn validators_of(entry: &Entry) -> HeaderMap {
-    let stored = header_map(&entry.headers);
-    let mut conditional = HeaderMap::new();
-    if let Some(etag) = stored.get("etag") {
-        conditional.insert("if-none-match", etag.clone());
-    }
-    if let Some(lm) = stored.get("last-modified") {
-        conditional.insert("if-modified-since", lm.clone());
-    }
-    conditional
 }

@@ -9,9 +9,9 @@ use hyper::Uri;
 
 use crate::fetch_request::{Mode, ValueType, MAX_KEY_BYTES};
 use crate::purge::PURGE_PAGE_KEYS;
+use crate::secret::Secret;
 use hazelcast_client::ClientConfig;
 use hazelcast_client::ReaderLimits;
-use crate::secret::Secret;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]

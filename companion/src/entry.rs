@@ -20,6 +20,12 @@
 //! u16 header count, then per header: u16 name length, name, u32 value length, value
 //! u32 body length, body
 //! ```
+//! Version 4 has the same layout and holds only partial content (status 206, RFC 9111 §3.3):
+//! one piece of a representation, its `Content-Range` among the headers. A partial is never
+//! written as version 3 and a version 4 record is never anything but a 206, so a companion
+//! that predates partial entries reads one as an unknown version, i.e. a miss, and never
+//! serves a piece as if it were the whole response.
+//!
 //! Version 1 (`HZCE` 1: status, stored_at, lifetime, headers, body) is still decoded, as an
 //! entry with no age, no stale windows, no variants and no tags, so entries written before the
 //! upgrade keep serving until they expire.
@@ -37,12 +43,15 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::freshness::Freshness;
+use crate::http::lifetime::Freshness;
 
 const MAGIC: &[u8; 4] = b"HZCE";
 const INDEX_MAGIC: &[u8; 4] = b"HZCV";
 const TOO_LARGE_MAGIC: &[u8; 4] = b"HZCT";
 const VERSION: u8 = 3;
+/// The version of a partial entry (a 206): same layout as [`VERSION`].
+const PARTIAL_VERSION: u8 = 4;
+const PARTIAL: u16 = 206;
 /// Response headers beyond this many are a sign of a broken or hostile origin; refuse to store.
 pub const MAX_HEADERS: usize = 512;
 /// Purge tags per entry: enough for real tagging schemes (Fastly allows a few hundred bytes of
@@ -151,7 +160,11 @@ impl Entry {
         let f = &self.freshness;
         let mut out = BytesMut::with_capacity(size);
         out.put_slice(MAGIC);
-        out.put_u8(VERSION);
+        out.put_u8(if self.status == PARTIAL {
+            PARTIAL_VERSION
+        } else {
+            VERSION
+        });
         out.put_u16(self.status);
         out.put_i64(f.stored_at_ms);
         out.put_u32(f.initial_age_secs);
@@ -179,6 +192,11 @@ impl Entry {
         }
         let version = r.u8()?;
         let status = r.u16()?;
+        // A 206 only ever as version 4, and version 4 only as a 206: a piece is never read as
+        // a whole response.
+        if (version == PARTIAL_VERSION) != (status == PARTIAL) {
+            return Err(EntryError::UnknownVersion(version));
+        }
         let mut f = Freshness::default();
         let (mut vary, mut tags) = (Vec::new(), Vec::new());
         match version {
@@ -186,7 +204,7 @@ impl Entry {
                 f.stored_at_ms = r.u64()? as i64;
                 f.lifetime_secs = r.u32()?;
             }
-            2 | 3 => {
+            2..=4 => {
                 f.stored_at_ms = r.u64()? as i64;
                 f.initial_age_secs = r.u32()?;
                 f.lifetime_secs = r.u32()?;
@@ -196,7 +214,7 @@ impl Entry {
                 f.must_revalidate = flags & 1 != 0;
                 f.no_cache = flags & 2 != 0;
                 f.immutable = flags & 4 != 0;
-                if version == 3 {
+                if version >= 3 {
                     f.stale_if_unreachable_secs = r.u32()?;
                 }
                 vary = r.pairs(bytes)?;
@@ -256,7 +274,7 @@ impl VaryIndex {
         }
         let id = r.u64()?;
         let count = r.u16()? as usize;
-        if count > crate::freshness::MAX_VARY_NAMES {
+        if count > crate::http::vary::MAX_VARY_NAMES {
             return Err(EntryError::TooManyHeaders(count));
         }
         let mut names = Vec::with_capacity(count);
@@ -401,6 +419,33 @@ mod tests {
     fn an_entry_survives_encode_and_decode() {
         let e = sample();
         assert_eq!(Entry::decode(&e.encode().unwrap()).unwrap(), e);
+    }
+
+    #[test]
+    fn rfc9111_3_3_a_partial_entry_is_version_4_and_only_a_206_is() {
+        let piece = Entry {
+            status: 206,
+            headers: vec![("content-range".into(), Bytes::from_static(b"bytes 0-4/10"))],
+            ..sample()
+        };
+        let bytes = piece.encode().unwrap();
+        assert_eq!(bytes[4], 4, "a partial is written as version 4");
+        assert_eq!(Entry::decode(&bytes).unwrap(), piece);
+        assert_eq!(sample().encode().unwrap()[4], 3);
+        // A 206 under another version, or another status under version 4: refused, never
+        // served (what a companion that predates partials sees of a version 4 record too).
+        let mut as_v3 = bytes.to_vec();
+        as_v3[4] = 3;
+        assert_eq!(
+            Entry::decode(&Bytes::from(as_v3)),
+            Err(EntryError::UnknownVersion(3))
+        );
+        let mut whole_as_v4 = sample().encode().unwrap().to_vec();
+        whole_as_v4[4] = 4;
+        assert_eq!(
+            Entry::decode(&Bytes::from(whole_as_v4)),
+            Err(EntryError::UnknownVersion(4))
+        );
     }
 
     #[test]

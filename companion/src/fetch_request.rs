@@ -5,7 +5,7 @@
 
 use hyper::header::{HeaderMap, HeaderValue};
 
-use crate::freshness::Policy;
+use crate::http::storable::Policy;
 
 /// How the value is kept in the map (rule `mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

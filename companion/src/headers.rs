@@ -58,8 +58,9 @@ pub fn strip_for_origin(client: &HeaderMap) -> HeaderMap {
             || n == "content-length"
             || n == "expect"
             // The cache asks for the whole response and answers the client's conditional
-            // and range requests itself (a single byte range from a stored 200, `range.rs`;
-            // otherwise the whole 200, always a valid answer to Range).
+            // and range requests itself (a single byte range from a stored 200 or piece,
+            // `http::range`, `http::partial`; otherwise the whole 200, always a valid answer
+            // to Range). The cache's own Range for a piece's missing bytes is added apart.
             || CONDITIONAL.contains(&n)
     })
 }

@@ -10,7 +10,9 @@
 //! - `vary`: variant selection and normalisation, variant keys, the variant index.
 //! - `coalesce`: the local in-flight table and the Hazelcast in-flight marker protocol.
 //! - `store`: writing entries, variant indexes and tag records; invalidation and purge.
-//! - `freshness`: whether a response may be stored, and for how long (RFC 9111 for a shared cache).
+//! - `http`: the HTTP caching rules as pure functions, one module per concern (RFC 9111, and
+//!   the parts of RFC 9110 and RFC 9213 a cache needs): storability, lifetime, age, reuse,
+//!   validation, dates, `Cache-Control` and targeted fields, `Vary`, `Range`.
 //! - `entry`: the versioned envelope stored for a response.
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
 //! - `feed`: the invalidation feed (`/v1/feed`) as a pure state machine: the ring of
@@ -20,7 +22,6 @@
 //! - `purge`: the admin API (bearer token) that purges by key, prefix or tag.
 //! - `secret`: credentials (callout secret, admin token): read from the environment or a file,
 //!   compared in constant time, never printed.
-//! - `range`: single byte ranges (`Range`, `If-Range`) served from a stored 200.
 //! - `origin`: the bounded origin fetch.
 //! - `budget`: the byte budget of origin bodies in flight across all fetches.
 //!
@@ -39,12 +40,11 @@ pub mod entry;
 pub mod feed;
 pub mod feed_driver;
 pub mod fetch_request;
-pub mod freshness;
 pub mod headers;
+pub mod http;
 pub mod metrics;
 pub mod origin;
 pub mod purge;
-pub mod range;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use hazelcast_client::Client;
 use hzcache_companion::cache::Cache;
 use hzcache_companion::config::{Config, USAGE};
-use hazelcast_client::Client;
 use hzcache_companion::origin::OriginClient;
 
 fn main() -> std::process::ExitCode {

@@ -106,8 +106,12 @@ pub enum Event {
     Purged,
     /// Responses fetched but not stored (not cacheable).
     NotStored,
-    /// Range requests answered from a stored 200 with a 206 or a 416.
+    /// Range requests answered from a stored 200 or a stored piece with a 206 or a 416.
     RangeAnswered,
+    /// Range requests to the origin for the bytes a stored piece lacked (RFC 9111 §3.4).
+    PieceFetch,
+    /// Pieces combined with the bytes the origin sent for them (of the same representation).
+    PiecesCombined,
     /// Too-large markers written (a body over the entry limit).
     TooLargeMarked,
     /// Requests passed at once because a too-large marker was found (no origin fetch here).
@@ -121,7 +125,7 @@ pub enum Event {
 }
 
 impl Event {
-    const ALL: [Event; 13] = [
+    const ALL: [Event; 15] = [
         Event::CoalescedLocal,
         Event::CoalescedRemote,
         Event::CoalesceTimeout,
@@ -131,6 +135,8 @@ impl Event {
         Event::Purged,
         Event::NotStored,
         Event::RangeAnswered,
+        Event::PieceFetch,
+        Event::PiecesCombined,
         Event::TooLargeMarked,
         Event::TooLargeKnown,
         Event::OverBudget,
@@ -147,6 +153,8 @@ impl Event {
             Event::Purged => ("hzcache_purged_entries_total", ""),
             Event::NotStored => ("hzcache_not_stored_total", ""),
             Event::RangeAnswered => ("hzcache_range_answers_total", ""),
+            Event::PieceFetch => ("hzcache_piece_fetches_total", ""),
+            Event::PiecesCombined => ("hzcache_pieces_combined_total", ""),
             Event::TooLargeMarked => ("hzcache_too_large_marks_total", ""),
             Event::TooLargeKnown => ("hzcache_too_large_passes_total", ""),
             Event::OverBudget => ("hzcache_inflight_budget_passes_total", ""),

@@ -2,7 +2,7 @@
 //! plain `body`-mode value; for a varying response the variant and its index; one purge-tag
 //! index record per tag) with which TTL, and what comes out again: deletions after unsafe
 //! requests (invalidation) and by the purge API. Whether a response may be stored at all is
-//! `freshness`; when to store is the flow's (`cache.rs`).
+//! `http::storable`'s; when to store is the flow's (`cache.rs`).
 
 use std::time::Duration;
 
@@ -13,14 +13,14 @@ use crate::cache::Cache;
 use crate::coalesce::Done;
 use crate::entry::{header_pairs, Entry, VaryIndex};
 use crate::fetch_request::{FetchRequest, Mode, ValueType};
-use crate::freshness::{self, has_validators, Freshness};
-use hazelcast_client::{HazelcastError, Ttl, Value};
 use crate::headers::purge_tags;
+use crate::http::lifetime::Freshness;
+use crate::http::validation::has_validators;
+use crate::http::vary::{content_language, top_language, vary_names};
 use crate::metrics::{ErrorKind, Event};
 use crate::purge::{PurgeTarget, PURGE_PAGE_KEYS};
-use crate::vary::{
-    content_language, generation_to_join, language_alias, select_vary, top_language, variant_key,
-};
+use crate::vary::{generation_to_join, language_alias, select_vary, variant_key};
+use hazelcast_client::{HazelcastError, Ttl, Value};
 
 /// The map holding a cache map's purge-tag index.
 pub fn tag_index_map(map: &str) -> String {
@@ -55,7 +55,7 @@ impl Cache {
             headers
         };
         let map = self.hazelcast.map(&req.map);
-        let names = freshness::vary_names(headers).unwrap_or_default();
+        let names = vary_names(headers).unwrap_or_default();
         let result = match req.mode {
             Mode::Body => {
                 let secs = u64::from(f.lifetime_secs).saturating_sub(u64::from(f.initial_age_secs));

@@ -1,5 +1,6 @@
 //! What the hzcache filter (wasm, in Envoy) and the companion (native) must agree on byte for
-//! byte lives here, once, in a crate both link: today the origin-fetch marker.
+//! byte lives here, once, in a crate both link: the names of the callout's answer fields the
+//! filter acts on ([`OUTCOME_HEADER`], [`FRESH_MS_HEADER`]) and the origin-fetch marker.
 //!
 //! **The origin-fetch marker.** In a mesh, the companion's own origin fetch passes through the
 //! origin pod's sidecar, where the filter runs again; without a mark it would call back into
@@ -13,6 +14,14 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+/// On the companion's answer to a callout: what it is (`hit`, `miss`, `pass`, `error`;
+/// docs/callout-protocol.md).
+pub const OUTCOME_HEADER: &str = "x-hzcache-outcome";
+
+/// On a whole answer from a fresh stored entry (never a 206, 304, 416 or stale answer): how
+/// many more milliseconds it stays fresh, so the filter's L1 may keep a copy that long.
+pub const FRESH_MS_HEADER: &str = "x-hzcache-fresh-ms";
 
 /// The header of the origin-fetch marker.
 pub const ORIGIN_FETCH_HEADER: &str = "x-hzcache-fetch";

@@ -8,9 +8,7 @@ use crate::rules::{find_rule, method_cached, RequestHead};
 use std::fmt;
 
 pub const FETCH_PATH: &str = "/v1/fetch";
-pub const OUTCOME_HEADER: &str = "x-hzcache-outcome";
-/// On a whole answer from a fresh entry: how many more milliseconds it stays fresh.
-pub const FRESH_MS_HEADER: &str = "x-hzcache-fresh-ms";
+pub use hzcache_contract::{FRESH_MS_HEADER, OUTCOME_HEADER};
 
 /// Connection-scoped headers (RFC 9110 §7.6.1 plus the legacy ones Envoy also strips); they
 /// describe one hop and must not be relayed in either direction.

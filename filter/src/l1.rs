@@ -172,6 +172,16 @@ pub fn entry_for(
     if settings.slots == 0 || fresh_ms == 0 {
         return None;
     }
+    // Only whole answers: a 206 (or anything carrying `Content-Range`) answers one request's
+    // range, and replayed to a plain GET it would pass a slice off as the whole
+    // representation. The companion never marks one fresh; this holds even if it did.
+    if status == 206
+        || headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-range"))
+    {
+        return None;
+    }
     let names = vary_names(headers)?;
     let age_secs = headers
         .iter()
@@ -513,6 +523,31 @@ mod tests {
         assert!(answer(&slot, 3, "m", "k2", &req(&[]), 2000).is_none());
         assert!(answer(&slot, 3, "m2", "k", &req(&[]), 2000).is_none());
         assert!(holds(&slot, "m", "k") && !holds(&slot, "m", "x"));
+    }
+
+    #[test]
+    fn rfc9110_15_3_7_a_partial_answer_is_never_kept_as_a_whole_one() {
+        let h = hdrs(&[("content-range", "bytes 0-3/10")]);
+        assert!(entry_for(&settings(), 0, "m", "k", &[], 206, &h, b"body", 60_000, 0).is_none());
+        assert!(entry_for(&settings(), 0, "m", "k", &[], 200, &h, b"body", 60_000, 0).is_none());
+        let range = hdrs(&[("Content-Range", "bytes */10")]);
+        assert!(entry_for(&settings(), 0, "m", "k", &[], 416, &range, b"", 60_000, 0).is_none());
+        let whole = hdrs(&[("content-type", "text/plain")]);
+        assert!(entry_for(
+            &settings(),
+            0,
+            "m",
+            "k",
+            &[],
+            200,
+            &whole,
+            b"body",
+            60_000,
+            0
+        )
+        .is_some());
+        // And a Range request never reads the L1.
+        assert!(!request_eligible("GET", &req(&[("Range", "bytes=0-3")])));
     }
 
     #[test]

@@ -165,7 +165,10 @@ mod tests {
         let mut waiting = acks.answered(1, 1).expect("waits");
         acks.release_all();
         assert!(waiting.try_recv().is_ok(), "released without its ack");
-        assert!(acks.answered(2, 1).is_none(), "an answer after the release waits for nothing");
+        assert!(
+            acks.answered(2, 1).is_none(),
+            "an answer after the release waits for nothing"
+        );
         assert_eq!(acks.len(), 0);
     }
 

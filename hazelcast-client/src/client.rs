@@ -281,7 +281,6 @@ impl Client {
         out.sort_by_key(|m| m.member.as_u128());
         Ok(out)
     }
-
 }
 
 /// See [`Client::listener_status`].
@@ -297,15 +296,15 @@ pub struct ListenerStatus {
 mod tests {
     use super::*;
     use crate::codec::client_add_cluster_view_listener as view_codec;
-    use crate::proto::ClientMessage;
-    use std::sync::Mutex;
-    use std::time::Instant;
-    use tokio::sync::Notify;
     use crate::codec::error::{encode_error, ErrorHolder};
     use crate::codec::MessageBuilder;
     use crate::codec::{client_trigger_partition_assignment as trigger, map_get};
     use crate::fake_member::{self, Session};
+    use crate::proto::ClientMessage;
     use crate::serialization::Value;
+    use std::sync::Mutex;
+    use std::time::Instant;
+    use tokio::sync::Notify;
 
     /// A fake member that accepts the client's own housekeeping requests and answers Map.Get
     /// with whatever `get_answer` makes.
@@ -401,8 +400,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_cluster_id_clears_the_view_and_listeners_come_back_on_the_new_cluster() {
-        use crate::codec::map_add_entry_listener as entry_codec;
         use crate::codec::custom::{Address, MemberInfo};
+        use crate::codec::map_add_entry_listener as entry_codec;
         use crate::listener::{EntryEventKind, EntryEventKinds};
         use std::sync::atomic::AtomicBool;
 
@@ -618,7 +617,8 @@ mod tests {
                                 view_codec::encode_members_view(1, std::slice::from_ref(&me));
                             s.send(members, id).await;
                             let table = [(s.member, (0..271).collect::<Vec<i32>>())];
-                            s.send(view_codec::encode_partitions_view(1, &table), id).await;
+                            s.send(view_codec::encode_partitions_view(1, &table), id)
+                                .await;
                         }
                         trigger::REQUEST_TYPE => s.send(trigger::encode_response(), id).await,
                         backup_codec::REQUEST_TYPE => {
@@ -646,7 +646,8 @@ mod tests {
                                 (aware, acks, backup_listener)
                             {
                                 tokio::time::sleep(delay).await;
-                                s.send(backup_codec::encode_backup_event(id), listener).await;
+                                s.send(backup_codec::encode_backup_event(id), listener)
+                                    .await;
                             }
                         }
                         _ => {}
@@ -682,12 +683,18 @@ mod tests {
             .unwrap();
         let took = started.elapsed();
         assert!(took >= delay, "completed after {took:?}, before the ack");
-        assert!(took < Duration::from_secs(3), "waited for the timeout: {took:?}");
+        assert!(
+            took < Duration::from_secs(3),
+            "waited for the timeout: {took:?}"
+        );
         let flags = sets.lock().unwrap().clone();
         assert_eq!(flags.len(), 1);
         assert_ne!(flags[0] & crate::proto::flags::BACKUP_AWARE, 0);
         let stats = client.stats();
-        assert_eq!((stats.backup_aware_requests, stats.backup_ack_timeouts), (1, 0));
+        assert_eq!(
+            (stats.backup_aware_requests, stats.backup_ack_timeouts),
+            (1, 0)
+        );
         assert_eq!(shared.acks.len(), 0, "nothing left behind");
         client.shutdown();
     }
@@ -713,7 +720,10 @@ mod tests {
             .unwrap();
         assert!(started.elapsed() >= timeout);
         let stats = client.stats();
-        assert_eq!((stats.backup_aware_requests, stats.backup_ack_timeouts), (1, 1));
+        assert_eq!(
+            (stats.backup_aware_requests, stats.backup_ack_timeouts),
+            (1, 1)
+        );
         assert_eq!(shared.acks.len(), 0);
         client.shutdown();
     }
@@ -726,10 +736,7 @@ mod tests {
         };
         let (client, sets, registrations) =
             cluster_with_backups(Acks::After(Duration::ZERO), config).await;
-        eventually("the partition table", || {
-            client.owner_of("k").is_some()
-        })
-        .await;
+        eventually("the partition table", || client.owner_of("k").is_some()).await;
         client
             .map("m")
             .set("k", &crate::Value::from("v"), crate::Ttl::MapDefault)

@@ -208,8 +208,7 @@ impl Shared {
             return;
         };
         let until = (Instant::now() + self.config.backup_ack_timeout).min(deadline);
-        if tokio::time::timeout_at(until.into(), rx).await.is_err()
-        {
+        if tokio::time::timeout_at(until.into(), rx).await.is_err() {
             self.backup_ack_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 correlation_id = id,

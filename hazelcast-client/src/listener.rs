@@ -315,9 +315,7 @@ impl Map {
                         // Map-wide events count in the partition of the map's name.
                         let partition = match &inv.key {
                             Some(k) => k.partition_id(partition_count),
-                            None => {
-                                Data::from_string(&name).partition_id(partition_count)
-                            }
+                            None => Data::from_string(&name).partition_id(partition_count),
                         };
                         handler(Invalidation {
                             all: inv.key.is_none(),

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use super::invocation::{Backups, Target};
-use super::state::Shared;
 use super::codec::{
     map_clear, map_contains_key, map_delete, map_evict_all, map_fetch_keys, map_get, map_get_all,
     map_put, map_put_all, map_put_if_absent, map_remove, map_remove_if_same, map_set, map_set_ttl,
     map_size,
 };
 use super::error::HazelcastError;
+use super::invocation::{Backups, Target};
 use super::proto::ReaderLimits;
 use super::serialization::{Data, Value};
+use super::state::Shared;
 
 /// Keyed operations carry a thread id that only matters for key locks, which hzcache never
 /// takes; a constant keeps every request alike (protocol sheet §3.3).
@@ -106,7 +106,10 @@ impl Map {
     pub async fn get(&self, key: &str) -> Result<Option<Value>, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_get::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.shared.invoke(req, Target::Key(&key), true, Backups::None).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Key(&key), true, Backups::None)
+            .await?;
         decode_value(map_get::decode_response(&answer)?)
     }
 
@@ -144,7 +147,10 @@ impl Map {
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_remove::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.shared.invoke(req, Target::Key(&key), false, Backups::Sync).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Key(&key), false, Backups::Sync)
+            .await?;
         decode_value(map_remove::decode_response(&answer)?)
     }
 
@@ -155,7 +161,10 @@ impl Map {
         let key = Data::from_string(key);
         let value = to_data(value)?;
         let req = map_remove_if_same::encode_request(&self.name, &key, &value, THREAD_ID);
-        let answer = self.shared.invoke(req, Target::Key(&key), false, Backups::Sync).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Key(&key), false, Backups::Sync)
+            .await?;
         Ok(map_remove_if_same::decode_response(&answer)?)
     }
 
@@ -175,14 +184,20 @@ impl Map {
     pub async fn contains_key(&self, key: &str) -> Result<bool, HazelcastError> {
         let key = Data::from_string(key);
         let req = map_contains_key::encode_request(&self.name, &key, THREAD_ID);
-        let answer = self.shared.invoke(req, Target::Key(&key), true, Backups::None).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Key(&key), true, Backups::None)
+            .await?;
         Ok(map_contains_key::decode_response(&answer)?)
     }
 
     /// The number of entries in the map, over all members.
     pub async fn size(&self) -> Result<i32, HazelcastError> {
         let req = map_size::encode_request(&self.name);
-        let answer = self.shared.invoke(req, Target::Any, true, Backups::None).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Any, true, Backups::None)
+            .await?;
         Ok(map_size::decode_response(&answer)?)
     }
 
@@ -198,7 +213,10 @@ impl Map {
         let value = to_data(value)?;
         let req =
             map_put_if_absent::encode_request(&self.name, &key, &value, THREAD_ID, ttl.to_millis());
-        let answer = self.shared.invoke(req, Target::Key(&key), false, Backups::Sync).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Key(&key), false, Backups::Sync)
+            .await?;
         decode_value(map_put_if_absent::decode_response(&answer)?)
     }
 
@@ -221,7 +239,9 @@ impl Map {
             let (shared, name) = (self.shared.clone(), self.name.clone());
             tasks.spawn(async move {
                 let req = map_get_all::encode_request(&name, &group);
-                let answer = shared.invoke(req, Target::Partition(pid), true, Backups::None).await?;
+                let answer = shared
+                    .invoke(req, Target::Partition(pid), true, Backups::None)
+                    .await?;
                 Ok::<_, HazelcastError>(map_get_all::decode_response(&answer)?)
             });
         }
@@ -277,10 +297,7 @@ impl Map {
         let count = self.shared.partition_count();
         let mut groups: BTreeMap<i32, Vec<Data>> = BTreeMap::new();
         for key in keys {
-            groups
-                .entry(key.partition_id(count))
-                .or_default()
-                .push(key);
+            groups.entry(key.partition_id(count)).or_default().push(key);
         }
         groups
     }
@@ -288,7 +305,10 @@ impl Map {
     /// Evicts every entry (not written through to a map store; listeners see EVICT_ALL).
     pub async fn evict_all(&self) -> Result<(), HazelcastError> {
         let req = map_evict_all::encode_request(&self.name);
-        let answer = self.shared.invoke(req, Target::Any, false, Backups::None).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Any, false, Backups::None)
+            .await?;
         map_evict_all::decode_response(&answer)?;
         Ok(())
     }
@@ -296,7 +316,10 @@ impl Map {
     /// Removes every entry of the map (entry listeners see one `ClearAll`).
     pub async fn clear(&self) -> Result<(), HazelcastError> {
         let req = map_clear::encode_request(&self.name);
-        let answer = self.shared.invoke(req, Target::Any, false, Backups::None).await?;
+        let answer = self
+            .shared
+            .invoke(req, Target::Any, false, Backups::None)
+            .await?;
         map_clear::decode_response(&answer)?;
         Ok(())
     }
@@ -440,15 +463,27 @@ mod tests {
         };
         for limits in [
             // The frame limit binds.
-            ReaderLimits { max_frame_len: 4096, max_message_len: 1 << 20, ..Default::default() },
+            ReaderLimits {
+                max_frame_len: 4096,
+                max_message_len: 1 << 20,
+                ..Default::default()
+            },
             // The message limit binds.
-            ReaderLimits { max_frame_len: 1 << 20, max_message_len: 4096, ..Default::default() },
+            ReaderLimits {
+                max_frame_len: 1 << 20,
+                max_message_len: 4096,
+                ..Default::default()
+            },
         ] {
             let max = limits.max_bytes_value_len();
             assert!(read(limits, max).unwrap().is_some(), "{limits:?}");
             assert!(read(limits, max + 1).is_err(), "{limits:?}");
         }
-        let none = ReaderLimits { max_frame_len: 0, max_message_len: 0, ..Default::default() };
+        let none = ReaderLimits {
+            max_frame_len: 0,
+            max_message_len: 0,
+            ..Default::default()
+        };
         assert_eq!(none.max_bytes_value_len(), 0);
     }
 

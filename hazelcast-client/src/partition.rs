@@ -53,7 +53,6 @@ pub fn hash_to_index(hash: i32, count: i32) -> i32 {
     hash.abs() % count
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,6 +175,8 @@ pub fn programmable_origin() -> Result<Origin> {
         let mut cond = false;
         let mut cdelay = Duration::ZERO;
         let mut down = false;
+        let mut first_bytes = None;
+        let (mut first_once, mut ignore_if_range, mut seq_fill) = (false, false, false);
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = unescape(v);
@@ -195,6 +197,22 @@ pub fn programmable_origin() -> Result<Origin> {
                 "delay" => reply.delay = Duration::from_millis(v.parse().unwrap_or(0)),
                 "cdelay" => cdelay = Duration::from_millis(v.parse().unwrap_or(0)),
                 "seqh" => reply = reply.header(&v, &n.to_string()),
+                // A new strong ETag on every answer: each one is another representation.
+                "seqetag" => {
+                    let e = format!("\"s{n}\"");
+                    reply = reply.header("etag", &e);
+                    etag = Some(e);
+                }
+                // Answer a request without `Range` with a 206 of the first N bytes only, as
+                // an origin that serves pieces does.
+                "firstbytes" => first_bytes = v.parse::<usize>().ok(),
+                // ... and only to the first such request for this path.
+                "firstonce" => first_once = true,
+                // Serve a range whatever `If-Range` says (an origin that ignores it).
+                "ignoreifrange" => ignore_if_range = true,
+                // Every byte of the body this answer's own letter: pieces of different
+                // answers never look alike.
+                "seqfill" => seq_fill = true,
                 "cond" => cond = true,
                 "fail" if failing(&v) => down = true,
                 _ => {}
@@ -205,7 +223,7 @@ pub fn programmable_origin() -> Result<Origin> {
             return crate::OriginReply::ok("origin down").status(503);
         }
         let header = |name: &str| seen.headers.get(name).and_then(|v| v.to_str().ok());
-        if let (true, Some(e), Some(inm)) = (cond, etag, header("if-none-match")) {
+        if let (true, Some(e), Some(inm)) = (cond, etag.as_deref(), header("if-none-match")) {
             if inm.split(',').any(|t| t.trim() == e) {
                 reply.status = 304;
                 reply.body = Bytes::new();
@@ -214,7 +232,34 @@ pub fn programmable_origin() -> Result<Origin> {
         if header("if-none-match").is_some() || header("if-modified-since").is_some() {
             reply.delay += cdelay;
         }
-        if let (200, Some(range)) = (reply.status, header("range")) {
+        // If-Range (RFC 9110 §13.1.5): the range only for the representation it names (an
+        // exact ETag); otherwise the whole 200.
+        let if_range_holds =
+            ignore_if_range || header("if-range").is_none_or(|v| etag.as_deref() == Some(v));
+        if seq_fill {
+            let letter = b'a' + (n % 26) as u8;
+            reply.body = Bytes::from(vec![letter; reply.body.len()]);
+        }
+        let first_time = !first_once || {
+            static PIECES_SERVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+            let mut served = PIECES_SERVED.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = !served.iter().any(|p| p == path);
+            if fresh && header("range").is_none() {
+                served.push(path.to_string());
+            }
+            fresh
+        };
+        if let (200, None, Some(n), true) = (reply.status, header("range"), first_bytes, first_time)
+        {
+            let total = reply.body.len();
+            if n > 0 && n < total {
+                reply.body = reply.body.slice(0..n);
+                reply.status = 206;
+                let last = n - 1;
+                reply = reply.header("content-range", &format!("bytes 0-{last}/{total}"));
+            }
+        }
+        if let (200, Some(range), true) = (reply.status, header("range"), if_range_holds) {
             if let Some((start, end)) = byte_range(range, reply.body.len()) {
                 let total = reply.body.len();
                 reply.body = reply.body.slice(start..=end);

@@ -254,7 +254,11 @@ fn acknowledged_writes_survive_their_owner_being_killed_right_after() {
         .filter(|k| client.owner_of(k).as_deref() == Some(victim.as_str()))
         .take(2000)
         .collect();
-    assert_eq!(keys.len(), 2000, "the victim owns a third of the partitions");
+    assert_eq!(
+        keys.len(),
+        2000,
+        "the victim owns a third of the partitions"
+    );
 
     let before = client.stats();
     let acknowledged: Vec<(String, String)> = runtime().block_on(async {

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hzcache_companion::feed::encode;
 use hazelcast_client::{Ttl, Value};
+use hzcache_companion::feed::encode;
 use hzcache_e2e::client::send;
 use hzcache_e2e::{
     callout_secret, get_with, python_interop, secret_file, shared_client, shared_member, unique,

@@ -191,7 +191,11 @@ fn partition_ids_match_the_official_python_client() {
     assert_eq!(theirs.len(), keys.len());
     let ours: Vec<i32> = keys
         .iter()
-        .map(|k| shared_client().partition_id(k).expect("connected, so the count is known"))
+        .map(|k| {
+            shared_client()
+                .partition_id(k)
+                .expect("connected, so the count is known")
+        })
         .collect();
     let differing: Vec<_> = keys
         .iter()

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use hzcache_companion::freshness::format_http_date;
+use hzcache_companion::http::date::format_http_date;
 use hzcache_e2e::stack::origin_path as path;
 use hzcache_e2e::stack::{programmable_origin, q, send, start_on_lasting_thread, Fleet};
 use hzcache_e2e::{get, get_with, unique, Reply};

@@ -328,4 +328,9 @@ fn an_l1_answer_is_the_l2_answer_for_the_same_request() {
     assert_eq!(range.status, 206);
     assert_eq!(range.body, l1_de.body.slice(0..4));
     assert!(companion_hits(node) > calls, "those went to the companion");
+    // RFC 9110 §15.3.7: a 206 is never kept as the whole answer; the plain GET after it is
+    // still the whole 200 from L1.
+    let whole = until_l1(node, &p, &de);
+    assert_eq!((whole.status, &whole.body), (200, &l1_de.body));
+    assert_eq!(whole.header("content-range"), None);
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hzcache_companion::freshness::format_http_date;
+use hzcache_companion::http::date::format_http_date;
 use hzcache_e2e::stack::origin_path as path;
 use hzcache_e2e::stack::{programmable_origin, start_on_lasting_thread, Fleet};
 use hzcache_e2e::{get, get_with, shared_member, unique, Companion, Envoy, Reply};
@@ -509,4 +509,210 @@ fn rfc9110_15_2_interim_responses_are_never_stored() {
         "the final response's own Link is kept"
     );
     assert_eq!(n.origin.count(&p), 1);
+}
+
+/// Bytes `range` of the programmable origin's `size=N` body.
+fn pattern(range: std::ops::Range<usize>) -> Vec<u8> {
+    range.map(|i| b"0123456789abcdef"[i % 16]).collect()
+}
+
+fn ranged(url: &str, range: &str) -> Reply {
+    get_with(url, &[("range", range)]).unwrap()
+}
+
+/// Asserts a 206 with bytes `first..=last` of the 100-byte pattern body and their
+/// Content-Range (and Envoy's Content-Length).
+fn assert_piece(r: &Reply, first: usize, last: usize, cache: &str) {
+    let want = format!("bytes {first}-{last}/100");
+    assert_eq!(
+        (r.status, r.cache(), r.header("content-range")),
+        (206, cache, Some(want.as_str())),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(r.body, pattern(first..last + 1), "{want}");
+    let length = (last - first + 1).to_string();
+    assert_eq!(r.header("content-length"), Some(length.as_str()));
+}
+
+/// RFC 9111 §3.3, §4.2.2; RFC 9110 §15.3.7: a 206 the origin sends is stored as a piece of
+/// the representation (its Content-Range, validators and headers) and answers the ranges it
+/// covers, and a 416 for one past the complete length, without the origin.
+#[test]
+fn rfc9111_3_3_a_206_is_stored_and_answers_the_ranges_it_covers() {
+    let f = fleet();
+    let p = path(
+        "piece",
+        &["cache-control:max-age=60", "etag:\"p1\""],
+        "size=100&firstbytes=40",
+    );
+    let url = f.url(&p);
+    let first = ranged(&url, "bytes=0-9");
+    assert_piece(&first, 0, 9, "MISS");
+    assert!(status_of(&first).contains("fwd-status=206"), "{first:?}");
+    assert_eq!(first.header("etag"), Some("\"p1\""));
+    for (range, a, b) in [
+        ("bytes=5-30", 5, 30),
+        ("bytes=0-39", 0, 39),
+        ("bytes=39-39", 39, 39),
+    ] {
+        let r = ranged(&url, range);
+        assert_piece(&r, a, b, "HIT");
+        assert_eq!(r.header("etag"), Some("\"p1\""));
+        assert!(r.header("age").is_some());
+    }
+    let r = ranged(&url, "bytes=200-");
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (416, Some("bytes */100"))
+    );
+    assert_eq!(f.origin.count(&p), 1, "every covered range from the piece");
+    let asked = f.origin.last_headers(&p).unwrap();
+    assert!(
+        !asked.contains_key("range"),
+        "a miss fetches the whole response"
+    );
+}
+
+/// RFC 9111 §3.4: a range the piece lacks is asked of the origin as a Range request with
+/// If-Range (the piece's strong ETag), the two pieces of one representation are combined,
+/// and once they add up to the whole it is stored as a complete 200.
+#[test]
+fn rfc9111_3_4_a_piece_is_completed_by_the_missing_bytes_into_the_whole_200() {
+    let f = fleet();
+    let p = path(
+        "piecefill",
+        &["cache-control:max-age=60", "etag:\"p2\""],
+        "size=100&firstbytes=40",
+    );
+    let url = f.url(&p);
+    assert_piece(&ranged(&url, "bytes=0-9"), 0, 9, "MISS");
+    let r = ranged(&url, "bytes=30-59");
+    assert_piece(&r, 30, 59, "MISS");
+    assert!(status_of(&r).contains("fwd=partial"), "{r:?}");
+    let asked = f.origin.last_headers(&p).unwrap();
+    assert_eq!(
+        asked.get("range").unwrap(),
+        "bytes=40-59",
+        "only the missing bytes"
+    );
+    assert_eq!(asked.get("if-range").unwrap(), "\"p2\"");
+    assert_eq!(f.origin.count(&p), 2);
+    // The combined piece (bytes 0-59) answers without the origin.
+    assert_piece(&ranged(&url, "bytes=10-59"), 10, 59, "HIT");
+    assert_eq!(f.origin.count(&p), 2);
+    // The rest: now the whole representation, stored as a 200.
+    assert_piece(&ranged(&url, "bytes=90-"), 90, 99, "MISS");
+    assert_eq!(
+        f.origin.last_headers(&p).unwrap().get("range").unwrap(),
+        "bytes=60-99"
+    );
+    let whole = get(&url).unwrap();
+    assert_eq!((whole.status, whole.cache()), (200, "HIT"));
+    assert_eq!(whole.body, pattern(0..100));
+    assert_eq!(whole.header("content-range"), None);
+    assert_eq!(whole.header("etag"), Some("\"p2\""));
+    assert_piece(&ranged(&url, "bytes=-5"), 95, 99, "HIT");
+    assert_eq!(f.origin.count(&p), 3);
+}
+
+/// RFC 9111 §3.4: pieces of different representations are never combined. Every origin
+/// answer here has its own ETag and its own fill letter; one that ignores If-Range sends a
+/// piece of a new representation, which replaces the stored one instead of joining it, so no
+/// answer ever mixes two.
+#[test]
+fn rfc9111_3_4_pieces_with_different_etags_are_never_combined() {
+    let f = fleet();
+    let single = |r: &Reply| {
+        assert!(!r.body.is_empty(), "{r:?}");
+        assert!(
+            r.body.iter().all(|b| *b == r.body[0]),
+            "mixed bytes: {:?}",
+            r.body
+        );
+    };
+    let p = path(
+        "piecediff",
+        &["cache-control:max-age=60"],
+        "size=100&firstbytes=40&seqetag&seqfill&ignoreifrange",
+    );
+    let url = f.url(&p);
+    let first = ranged(&url, "bytes=0-9");
+    assert_eq!(
+        (first.status, first.header("content-range")),
+        (206, Some("bytes 0-9/100"))
+    );
+    single(&first);
+    let second = ranged(&url, "bytes=30-59");
+    single(&second);
+    assert_ne!(first.header("etag"), second.header("etag"));
+    assert_ne!(first.body[0], second.body[0]);
+    // What is stored now is one representation's bytes only, whatever is asked.
+    for range in ["bytes=0-59", "bytes=30-49", "bytes=45-59", "bytes=0-99"] {
+        let r = ranged(&url, range);
+        single(&r);
+        assert!(matches!(r.status, 200 | 206), "{range}: {r:?}");
+    }
+    // And an origin that honours If-Range answers a changed representation with the whole
+    // 200, which replaces the piece.
+    let p = path(
+        "piecenew",
+        &["cache-control:max-age=60"],
+        "size=100&firstbytes=40&seqetag&seqfill",
+    );
+    let url = f.url(&p);
+    single(&ranged(&url, "bytes=0-9"));
+    let r = ranged(&url, "bytes=50-59");
+    assert_eq!((r.status, r.body.len()), (200, 100), "{r:?}");
+    single(&r);
+    let again = get(&url).unwrap();
+    assert_eq!((again.status, again.cache()), (200, "HIT"));
+    assert_eq!(again.body, r.body);
+}
+
+/// RFC 9111 §3.3: a plain GET when only a piece is stored is a miss that fetches the whole
+/// response and stores it in the piece's place.
+#[test]
+fn rfc9111_3_3_a_plain_get_over_a_piece_fetches_and_stores_the_whole() {
+    let f = fleet();
+    let p = path(
+        "piecewhole",
+        &["cache-control:max-age=60", "etag:\"p3\""],
+        "size=100&firstbytes=40&firstonce",
+    );
+    let url = f.url(&p);
+    assert_piece(&ranged(&url, "bytes=0-9"), 0, 9, "MISS");
+    let whole = get(&url).unwrap();
+    assert_eq!((whole.status, whole.cache()), (200, "MISS"));
+    assert_eq!(whole.body, pattern(0..100));
+    assert_eq!(f.origin.count(&p), 2);
+    assert_eq!(get(&url).unwrap().cache(), "HIT");
+    assert_piece(&ranged(&url, "bytes=50-59"), 50, 59, "HIT");
+    assert_eq!(f.origin.count(&p), 2);
+}
+
+/// RFC 9110 §14.4: a 206 whose Content-Range is unusable or does not match its body is
+/// relayed but never stored.
+#[test]
+fn rfc9110_14_4_a_206_with_a_hostile_content_range_is_never_stored() {
+    let f = fleet();
+    for (name, range, size) in [
+        ("cr-star", "bytes 0-9/*", 10),
+        ("cr-backwards", "bytes 9-0/100", 10),
+        ("cr-short", "bytes 0-9/100", 5),
+        ("cr-past-end", "bytes 0-99/50", 100),
+        ("cr-absurd", "bytes 0-9/99999999999999999999999", 10),
+        ("cr-unsatisfied", "bytes */100", 10),
+    ] {
+        let cr = format!("content-range:{range}");
+        let p = path(
+            name,
+            &["cache-control:max-age=60", &cr],
+            &format!("status=206&size={size}"),
+        );
+        let (a, b) = twice(&p);
+        assert_eq!((a.status, b.status), (206, 206), "{name}");
+        assert_eq!(b.cache(), "MISS", "{name}");
+        assert_eq!(f.origin.count(&p), 2, "{name}: not stored");
+    }
 }

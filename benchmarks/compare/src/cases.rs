@@ -114,7 +114,7 @@ fn http_date(t: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    hzcache_companion::freshness::format_http_date(secs)
+    hzcache_companion::http::date::format_http_date(secs)
 }
 
 pub fn all() -> Vec<Case> {
@@ -292,6 +292,18 @@ pub fn all() -> Vec<Case> {
             rfc: "RFC 9111 §3.3, §3.4; RFC 9110 §14",
             expect: "Range: bytes=0-9 on a cold URL gets the right 10 bytes (206) or the whole body (200); a later plain GET gets the whole 100 bytes, never a part; a later Range: bytes=10-19 the right bytes",
             run: range_safe,
+        },
+        Case {
+            id: "partial-stored-and-completed",
+            rfc: "RFC 9111 §3.3, §3.4; RFC 9110 §14.4",
+            expect: "an origin that answers a cold URL with a 206 of its first 40 bytes (ETag \"c1\"): Range 0-9 and 30-59 get the right bytes, a later Range 10-59 is answered without the origin (the pieces were stored and combined), a plain GET gets the whole 100 bytes",
+            run: partial_stored_and_completed,
+        },
+        Case {
+            id: "partial-etags-not-combined",
+            rfc: "RFC 9111 §3.4",
+            expect: "every origin answer has its own ETag and fill byte and the origin ignores If-Range: no answer to Range 0-9, 30-59, 0-59, 0-99 ever mixes bytes of two answers, and each 206 has as many bytes as its Content-Range says",
+            run: partial_etags_not_combined,
         },
         Case {
             id: "age-on-relayed-unstored",
@@ -930,6 +942,94 @@ fn range_safe(c: &Ctx) -> Result<Verdict> {
             c.count(&p)
         ),
     )
+}
+
+/// Whether `r` is a correct answer to a request for bytes `from..=to` of `full` (100 bytes):
+/// the whole 200, or a 206 with exactly the bytes its Content-Range names.
+fn right_bytes(r: &Reply, full: &[u8], from: usize, to: usize) -> bool {
+    match r.status {
+        200 => r.body.as_ref() == full,
+        206 => {
+            r.body.as_ref() == &full[from..=to]
+                && r.header("content-range")
+                    .is_some_and(|v| v == format!("bytes {from}-{to}/100"))
+        }
+        _ => false,
+    }
+}
+
+fn partial_stored_and_completed(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "partial",
+        &["cache-control:max-age=60", "etag:\"c1\""],
+        "size=100&firstbytes=40&firstonce",
+    );
+    let full: Vec<u8> = (0..100).map(pattern).collect();
+    let r1 = c.get_with(&p, &[("range", "bytes=0-9")])?;
+    let r2 = c.get_with(&p, &[("range", "bytes=30-59")])?;
+    let before = c.count(&p);
+    let r3 = c.get_with(&p, &[("range", "bytes=10-59")])?;
+    let reused = c.count(&p) == before;
+    let r4 = c.get(&p)?;
+    let ok = [
+        right_bytes(&r1, &full, 0, 9),
+        right_bytes(&r2, &full, 30, 59),
+        right_bytes(&r3, &full, 10, 59),
+        r4.status == 200 && r4.body.as_ref() == full.as_slice(),
+    ];
+    judge(
+        ok.iter().all(|o| *o) && reused,
+        format!(
+            "0-9: {} {}; 30-59: {} {}; 10-59: {} {}{}; plain GET: {} {} bytes; origin requests {}{}",
+            r1.status,
+            if ok[0] { "right" } else { "WRONG" },
+            r2.status,
+            if ok[1] { "right" } else { "WRONG" },
+            r3.status,
+            if ok[2] { "right" } else { "WRONG" },
+            if reused { " (no origin request)" } else { " (from the origin)" },
+            r4.status,
+            r4.body.len(),
+            c.count(&p),
+            if ok[3] { "" } else { " WRONG" },
+        ),
+    )
+}
+
+fn partial_etags_not_combined(c: &Ctx) -> Result<Verdict> {
+    let p = c.path(
+        "partialetag",
+        &["cache-control:max-age=60"],
+        "size=100&firstbytes=40&seqetag&seqfill&ignoreifrange",
+    );
+    let mut notes = Vec::new();
+    let mut ok = true;
+    for range in ["bytes=0-9", "bytes=30-59", "bytes=0-59", "bytes=0-99"] {
+        let r = c.get_with(&p, &[("range", range)])?;
+        let one_answer = !r.body.is_empty() && r.body.iter().all(|b| *b == r.body[0]);
+        let length_right = match (r.status, r.header("content-range")) {
+            (206, Some(cr)) => cr
+                .strip_prefix("bytes ")
+                .and_then(|v| v.split_once('/'))
+                .and_then(|(span, _)| span.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+                .is_some_and(|(a, b)| b >= a && r.body.len() == b - a + 1),
+            (200, None) => r.body.len() == 100,
+            _ => false,
+        };
+        ok &= one_answer && length_right;
+        notes.push(format!(
+            "{range}: {} {} bytes{}",
+            r.status,
+            r.body.len(),
+            if one_answer && length_right {
+                ""
+            } else {
+                " MIXED or WRONG"
+            }
+        ));
+    }
+    judge(ok, notes.join("; "))
 }
 
 fn stampede_coalesced(c: &Ctx) -> Result<Verdict> {

@@ -5,8 +5,8 @@
 
 use bytes::BufMut;
 
-use super::{fixed_i64, fixed_uuid, open, put_uuid, CodecError, MessageBuilder, EVENT_FIXED};
 use super::RESPONSE_FIXED;
+use super::{fixed_i64, fixed_uuid, open, put_uuid, CodecError, MessageBuilder, EVENT_FIXED};
 use crate::proto::{flags, ClientMessage};
 use uuid::Uuid;
 
@@ -50,7 +50,8 @@ pub fn decode_backup_event(msg: &ClientMessage) -> Result<i64, CodecError> {
 /// A backup event as a member sends it (`BACKUP_EVENT` on the initial frame, no `IS_EVENT`).
 /// For tests and fakes.
 pub fn encode_backup_event(source_correlation_id: i64) -> ClientMessage {
-    let mut m = MessageBuilder::event(EVENT_BACKUP, |f| f.put_i64_le(source_correlation_id)).build();
+    let mut m =
+        MessageBuilder::event(EVENT_BACKUP, |f| f.put_i64_le(source_correlation_id)).build();
     if let Some(f) = m.frames.first_mut() {
         f.flags = (f.flags & !flags::IS_EVENT) | flags::BACKUP_EVENT;
     }
@@ -76,9 +77,8 @@ mod tests {
     #[test]
     fn registration_answer_decodes_its_uuid() {
         // Type 0x000F01, correlation id 3, backup acks 0, then the UUID fixed field.
-        let answer = msg(
-            "2400000000e0 010f0000 0300000000000000 00 | 00 7766554433221100 ffeeddccbbaa9988",
-        );
+        let answer =
+            msg("2400000000e0 010f0000 0300000000000000 00 | 00 7766554433221100 ffeeddccbbaa9988");
         assert_eq!(
             decode_response(&answer).unwrap(),
             Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff)

@@ -16,9 +16,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::proto::{
-    flags, ClientMessage, Frame, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN,
-};
+use crate::proto::{flags, ClientMessage, Frame, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
 use crate::serialization::{Data, SerializationError};
 use uuid::Uuid;
 
@@ -50,7 +48,6 @@ pub mod map_remove_if_same;
 pub mod map_set;
 pub mod map_set_ttl;
 pub mod map_size;
-
 
 /// Partition table as sent by members: member uuid → partition ids it owns.
 pub type PartitionTable = Vec<(Uuid, Vec<i32>)>;

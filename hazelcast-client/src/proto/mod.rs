@@ -14,8 +14,9 @@ pub mod reader;
 
 pub use frame::{flags, Frame, FRAME_HEADER_LEN, MAX_FRAME_CONTENT_LEN};
 pub use message::{
-    patch_initial_flags, patch_request_ids, ClientMessage, CORRELATION_ID_OFFSET, PARTITION_ID_OFFSET,
-    REQUEST_HEADER_LEN, RESPONSE_BACKUP_ACKS_OFFSET, RESPONSE_HEADER_LEN, TYPE_OFFSET,
+    patch_initial_flags, patch_request_ids, ClientMessage, CORRELATION_ID_OFFSET,
+    PARTITION_ID_OFFSET, REQUEST_HEADER_LEN, RESPONSE_BACKUP_ACKS_OFFSET, RESPONSE_HEADER_LEN,
+    TYPE_OFFSET,
 };
 pub use reader::{MessageReader, ProtocolError, ReaderLimits};
 

@@ -9,9 +9,10 @@
 //! false `If-Range` get the whole 200, which RFC 9110 §14.2 allows for any range request.
 //! The origin is never asked for a range: the cache stores whole 200s only.
 
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, RANGE};
 
-use crate::freshness::{parse_http_date, trim};
+use crate::http::date::parse_http_date;
+use crate::http::syntax::trim;
 
 /// Longest `Range` value read. One `bytes=first-last` of two 20-digit numbers is 48 bytes;
 /// past this the field names many ranges (served whole anyway) or is junk, so it is not
@@ -112,6 +113,37 @@ pub fn parse_range(value: &[u8], len: u64) -> RangeAnswer {
         },
     }
 }
+
+/// The one `Range` value a request asks a stored representation for (RFC 9110 §14.2): only
+/// for GET (Range is ignored for other methods, HEAD included), only with one `Range` line,
+/// and only when `If-Range` (if sent) holds for `stored`, the stored response's headers.
+/// `None`: the whole representation is wanted.
+pub fn requested_range<'a>(
+    method: &str,
+    request: &'a HeaderMap,
+    stored: &HeaderMap,
+    now_secs: i64,
+) -> Option<&'a [u8]> {
+    if method != "GET" {
+        return None;
+    }
+    let mut lines = request.get_all(RANGE).iter();
+    let (Some(value), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    if_range_allows(request, stored, now_secs).then(|| value.as_bytes())
+}
+
+/// The fields of the stored response a 416 carries (RFC 9110 §15.5.17): its validators and
+/// caching fields, none of the representation's content fields (there is no content).
+pub const UNSATISFIABLE_HEADERS: [&str; 6] = [
+    "date",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "expires",
+    "vary",
+];
 
 /// Whether `If-Range` (when sent) lets a range be served from the stored response `stored`
 /// (RFC 9110 §13.1.5): a strong entity-tag identical to the stored strong `ETag`, or an
@@ -307,6 +339,22 @@ mod tests {
         ));
         let twice = h(&[("if-range", "\"v1\""), ("if-range", "\"v1\"")]);
         assert!(!if_range_allows(&twice, &stored, NOW));
+    }
+
+    #[test]
+    fn rfc9110_14_2_a_range_is_read_for_get_only_from_one_line_when_if_range_holds() {
+        let stored = h(&[("etag", "\"v1\"")]);
+        let one = h(&[("range", "bytes=0-1")]);
+        assert_eq!(
+            requested_range("GET", &one, &stored, NOW),
+            Some(&b"bytes=0-1"[..])
+        );
+        assert_eq!(requested_range("HEAD", &one, &stored, NOW), None);
+        assert_eq!(requested_range("GET", &h(&[]), &stored, NOW), None);
+        let two = h(&[("range", "bytes=0-1"), ("range", "bytes=2-3")]);
+        assert_eq!(requested_range("GET", &two, &stored, NOW), None);
+        let stale = h(&[("range", "bytes=0-1"), ("if-range", "\"v0\"")]);
+        assert_eq!(requested_range("GET", &stale, &stored, NOW), None);
     }
 
     #[test]
