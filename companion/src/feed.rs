@@ -464,22 +464,8 @@ pub fn parse_after(query: Option<&str>) -> Result<u64, String> {
     Ok(after)
 }
 
-/// The key encoding of the callout (`x-hzcache-key`): ASCII letters, digits and `-._~/:?=&`
-/// as themselves, every other byte `%XX` in upper case.
-pub fn encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:?=&".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
-}
+/// The key encoding of the callout (`x-hzcache-key`), which feed lines use too.
+pub use hzcache_contract::encode_key as encode;
 
 #[cfg(test)]
 mod tests {
