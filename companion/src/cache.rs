@@ -7,7 +7,7 @@
 //! - **revalidate**: a stale entry (or a client's `no-cache`) is validated with a conditional
 //!   origin GET; a 304 refreshes it; an origin failure within stale-if-error serves it;
 //! - **miss**: one origin fetch per key ([`coalesce`](crate::coalesce): locally and across
-//!   the fleet), then **store** ([`store`](crate::store)) and answer;
+//!   the fleet), then **store** ([`store`]) and answer;
 //! - **too large**: a body over `--max-entry-bytes` is answered `pass` (the filter sends the
 //!   request upstream, so the client gets it whole) and remembered with a too-large marker
 //!   under the key for `--too-large-ttl-secs`; a lookup that finds the marker passes at once,
@@ -19,6 +19,8 @@
 //! Every failure of ours becomes `x-hzcache-outcome: error`, on which the filter fails open.
 //! The parts: the request (`fetch_request`), the answers (`answer`), variants (`vary`),
 //! coalescing (`coalesce`), writing and deleting (`store`).
+
+pub mod store;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -10,8 +10,8 @@ use hyper::Uri;
 use crate::fetch_request::{Mode, ValueType, MAX_KEY_BYTES};
 use crate::hazelcast::proto::ReaderLimits;
 use crate::hazelcast::ClientConfig;
+use crate::purge::PURGE_PAGE_KEYS;
 use crate::secret::Secret;
-use crate::store::PURGE_PAGE_KEYS;
 
 /// The validated configuration.
 #[derive(Clone, Debug)]

@@ -3,13 +3,13 @@
 //! - `config`: command-line and environment settings, validated once.
 //! - `server`: the HTTP server (`/v1/fetch`, `/v1/invalidate`, `/v1/feed`, `/admin/purge`, `/metrics`,
 //!   `/healthz`, `/readyz`), bounded and draining.
-//! - `cache`: the cache flow: lookup → hit / stale / revalidate / miss → store.
+//! - `cache`: the cache flow: lookup → hit / stale / revalidate / miss → store; its `store`
+//!   part writes entries, variant indexes and tag records, and runs invalidation and purge.
 //! - `fetch_request`: the filter's control headers → a `FetchRequest`; key decoding.
 //! - `answer`: what the companion answers, and how entries, values and origin responses
 //!   become answers (304s to conditional clients included).
 //! - `vary`: variant selection and normalisation, variant keys, the variant index.
 //! - `coalesce`: the local in-flight table and the Hazelcast in-flight marker protocol.
-//! - `store`: writing entries, variant indexes and tag records; invalidation and purge.
 //! - `freshness`: whether a response may be stored, and for how long (RFC 9111 for a shared cache).
 //! - `entry`: the versioned envelope stored for a response.
 //! - `headers`: which headers travel to the origin, into an entry and back to the client.
@@ -47,5 +47,4 @@ pub mod purge;
 pub mod range;
 pub mod secret;
 pub mod server;
-pub mod store;
 pub mod vary;

@@ -71,6 +71,11 @@ impl PurgeTarget {
     }
 }
 
+/// Keys per page of a prefix or tag purge (one `Map.FetchKeys` request). A thousand keys of at
+/// most 8 KiB each bound a page's memory (and the Hazelcast reader's message limit is sized
+/// to fit one: `config::reader_limits`), while small keys make a request per thousand.
+pub const PURGE_PAGE_KEYS: i32 = 1000;
+
 /// Reads `map=` and exactly one of `key=`, `prefix=`, `tag=` from the query (percent-encoded
 /// values).
 pub fn purge_target(query: Option<&str>) -> Result<PurgeTarget, AdminError> {

@@ -962,7 +962,7 @@ fn matcher(raw: RawMatch, path: &str) -> Result<Match, ConfigError> {
             if host.contains(' ') {
                 return Err(ConfigError::new(host_path, "must not contain spaces"));
             }
-            if crate::rules::host_without_port(&host) != host {
+            if crate::url::host_without_port(&host) != host {
                 return Err(ConfigError::new(
                     host_path,
                     "must not include a port (the request's port is ignored when matching)",

@@ -1,8 +1,10 @@
-//! Cache keys: computing a request's key from its rule, and percent-encoding it for the
-//! `x-hzcache-key` header (docs/callout-protocol.md, "Key encoding"). Also the small URL helpers
-//! (target splitting, query parsing, percent-decoding) the keys are built from.
+//! Cache keys: computing a request's key from its rule (query normalisation, parameter lookup,
+//! the canonical origin request); the key's header encoding (docs/callout-protocol.md, "Key
+//! encoding") is the contract crate's, re-exported here. The URL helpers the key shares with
+//! rule matching are in `url`.
 
 use crate::config::{KeySource, KeySpec};
+use crate::url::{percent_decode, split_target};
 pub use hzcache_contract::encode_key;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt;
@@ -191,19 +193,6 @@ fn encode_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT_ESCAPED).to_string()
 }
 
-/// Splits a request target into path and query, dropping any fragment (clients should never
-/// send one, but a key must not depend on it).
-pub fn split_target(target: &str) -> (&str, Option<&str>) {
-    let target = match target.split_once('#') {
-        Some((before, _)) => before,
-        None => target,
-    };
-    match target.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (target, None),
-    }
-}
-
 /// Orders parameters by name (compared as sent, still percent-encoded), keeping parameters of
 /// the same name in the order the client sent them (`a=2&a=1` is not `a=1&a=2` to an
 /// application that reads lists), and drops empty `&&` segments. Parameters are not
@@ -234,17 +223,6 @@ pub fn query_param(query: &str, name: &str) -> Result<Option<String>, KeyError> 
 
 fn form_decode(input: &str) -> Vec<u8> {
     percent_decode(input, true)
-}
-
-/// Decodes `%XX` escapes (either hex case). A `%` not followed by two hex digits is kept as is,
-/// as browsers and Python's `unquote` do. With `plus_as_space`, `+` becomes a space (before
-/// decoding, so an encoded `%2B` stays a `+`).
-pub fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
-    if plus_as_space && input.contains('+') {
-        percent_encoding::percent_decode_str(&input.replace('+', " ")).collect()
-    } else {
-        percent_encoding::percent_decode_str(input).collect()
-    }
 }
 
 /// A query component keeps only RFC 3986's unreserved characters (§2.3) as themselves.

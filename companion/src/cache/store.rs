@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::header::{HeaderMap, SET_COOKIE};
 
-use crate::cache::Cache;
+use super::Cache;
 use crate::coalesce::Done;
 use crate::entry::{header_pairs, Entry, VaryIndex};
 use crate::fetch_request::{FetchRequest, Mode, ValueType};
@@ -17,15 +17,10 @@ use crate::freshness::{self, has_validators, Freshness};
 use crate::hazelcast::{HazelcastError, Ttl, Value};
 use crate::headers::purge_tags;
 use crate::metrics::{ErrorKind, Event};
-use crate::purge::PurgeTarget;
+use crate::purge::{PurgeTarget, PURGE_PAGE_KEYS};
 use crate::vary::{
     content_language, generation_to_join, language_alias, select_vary, top_language, variant_key,
 };
-
-/// Keys per page of a prefix or tag purge (one `Map.FetchKeys` request). A thousand keys of at
-/// most 8 KiB each bound a page's memory (and the Hazelcast reader's message limit is sized
-/// to fit one: `config::reader_limits`), while small keys make a request per thousand.
-pub const PURGE_PAGE_KEYS: i32 = 1000;
 
 /// The map holding a cache map's purge-tag index.
 pub fn tag_index_map(map: &str) -> String {
