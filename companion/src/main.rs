@@ -4,26 +4,23 @@
 use std::sync::Arc;
 
 use hzcache_companion::cache::Cache;
-use hzcache_companion::config::{Config, USAGE};
+use hzcache_companion::config::{Config, ConfigError, Invocation};
 use hzcache_companion::hazelcast::Client;
 use hzcache_companion::origin::OriginClient;
 
 fn main() -> std::process::ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{USAGE}");
-        return std::process::ExitCode::SUCCESS;
-    }
-    let check_only = args.iter().any(|a| a == "--check-config");
-    args.retain(|a| a != "--check-config");
-    let config = match Config::parse(args, |k| std::env::var(k).ok()) {
-        Ok(c) => c,
+    let invocation = match Invocation::parse(std::env::args_os().skip(1)) {
+        Ok(i) => i,
+        // `--help`, `--version`, an unknown option or a missing value: clap prints it
+        // (help to stdout with status 0, a mistake to stderr with status 2).
+        Err(ConfigError::Usage(e)) => e.exit(),
         Err(e) => {
             eprintln!("hzcache-companion: bad configuration: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    if check_only {
+    let config = invocation.config;
+    if invocation.check_only {
         println!("{}", config.summary());
         return std::process::ExitCode::SUCCESS;
     }
