@@ -46,6 +46,7 @@ pub struct Config {
     /// naming another map is refused (403) and touches nothing: the filter's configuration
     /// says which map a rule uses, but the companion owns what it lets anyone touch.
     pub maps: BTreeMap<String, MapPolicy>,
+    pub log_format: LogFormat,
 }
 
 /// How one allowed map keeps its values.
@@ -213,7 +214,8 @@ Secrets (16 to 256 visible ASCII characters) come from the environment (HZCACHE_
 HZCACHE_ADMIN_TOKEN) or from a file (--callout-secret-file, --admin-token-file), never from the \
 command line, which every user of the machine can see.
 
-Logging: RUST_LOG sets the level and filters (default info)."
+Logging: RUST_LOG sets the level and filters (default info); --log-format picks text or JSON \
+lines."
 )]
 pub struct Cli {
     /// Address to listen on; beyond loopback a callout secret is required
@@ -343,9 +345,39 @@ pub struct Cli {
     )]
     admin_token: Option<String>,
 
+    /// Log line format: text for people, json (one object per line) for log collectors
+    #[arg(
+        long,
+        env = "HZCACHE_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
+
     /// Validate, print the effective settings (secrets only as set or not) and exit
     #[arg(long)]
     check_config: bool,
+}
+
+/// How log lines are written (`--log-format`). Either way a line carries a key only as a
+/// digest above debug level and never a secret (see `main.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// tracing's human-readable lines.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, the event's fields (`message` among
+    /// them) and the current `span` with its fields.
+    Json,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 /// The variables of secret values: a blank one is kept (and refused as a secret), where a
@@ -601,6 +633,7 @@ impl Config {
             admin_token,
             callout_secret,
             maps,
+            log_format: cli.log_format,
         })
     }
 }
@@ -614,7 +647,7 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}\nlog-format={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
@@ -634,6 +667,7 @@ impl Config {
                 .join(","),
             if self.callout_secret.is_some() { "set" } else { "none (loopback only)" },
             if self.admin_token.is_some() { "on" } else { "off" },
+            self.log_format.name(),
         )
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hzcache_companion::cache::Cache;
-use hzcache_companion::config::{Config, ConfigError, Invocation};
+use hzcache_companion::config::{Config, ConfigError, Invocation, LogFormat};
 use hzcache_companion::hazelcast::Client;
 use hzcache_companion::origin::OriginClient;
 
@@ -24,13 +24,7 @@ fn main() -> std::process::ExitCode {
         println!("{}", config.summary());
         return std::process::ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .init();
+    init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,6 +41,29 @@ fn main() -> std::process::ExitCode {
             tracing::error!("{e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to standard output at `RUST_LOG`'s levels (default `info`), as text or one JSON object
+/// per line. What the fields hold is the code's care, not the format's: no secret is ever a
+/// field (a `Secret` prints only its length), and a cache key (URL and query) is a field only
+/// as its digest, except in debug lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let lines = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Text => lines.init(),
+        // The event's fields at the top level beside `timestamp` and `level`; `span` holds
+        // the innermost span's fields (a fetch's map, key digest, method and outcome).
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

@@ -181,3 +181,14 @@ fn help_describes_every_setting_and_exits_zero() {
     let short = companion(&["-h"], &[]);
     assert!(short.status.success());
 }
+
+#[test]
+fn the_log_format_is_text_unless_json_is_asked_for() {
+    assert!(summary(&[], &[]).contains("log-format=text"));
+    let s = summary(&[], &[("HZCACHE_LOG_FORMAT", "json")]);
+    assert!(s.contains("log-format=json"), "{s}");
+    let s = summary(&["--log-format", "text"], &[("HZCACHE_LOG_FORMAT", "json")]);
+    assert!(s.contains("log-format=text"), "a flag wins: {s}");
+    let e = refused(&["--log-format", "xml"], &[]);
+    assert!(e.contains("--log-format") && e.contains("json"), "{e}");
+}
