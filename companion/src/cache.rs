@@ -111,12 +111,14 @@ impl Cache {
     pub fn new(config: Config, hazelcast: Client, origin: OriginClient) -> Cache {
         let inflight = Arc::new(Inflight::new(config.origin_timeout));
         let feed = FeedHandle::new(config.maps.keys().cloned().collect());
+        let mut metrics = Metrics::default();
+        metrics.register_collector(Box::new(feed.clone()));
         Cache {
             feed,
             config,
             hazelcast,
             origin,
-            metrics: Metrics::default(),
+            metrics,
             instance: format!(
                 "companion-{}-{:x}",
                 std::process::id(),
