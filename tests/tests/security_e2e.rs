@@ -8,7 +8,8 @@
 //! - Nothing the key ignores reaches the origin: paths, repeated parameters, other
 //!   parameters, `X-Forwarded-*` and override headers.
 //! - Requests with cookies are not shared unless the rule says how.
-//! - Secrets and query values stay out of logs above debug and out of the command line.
+//! - Secrets and query values stay out of logs above debug and out of the command line; JSON
+//!   logs at trace level are JSON lines that hold no secret and no origin-fetch mark.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
