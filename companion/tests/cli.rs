@@ -192,3 +192,22 @@ fn the_log_format_is_text_unless_json_is_asked_for() {
     let e = refused(&["--log-format", "xml"], &[]);
     assert!(e.contains("--log-format") && e.contains("json"), "{e}");
 }
+
+/// Edge case that changed with clap: a variable that is not UTF-8 used to be ignored as if
+/// unset; it is now refused, like any other value the companion cannot read.
+#[test]
+fn a_variable_that_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_hzcache-companion"))
+        .env_clear()
+        .env(
+            "HZCACHE_CLUSTER_NAME",
+            std::ffi::OsStr::from_bytes(b"dev\xff"),
+        )
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("UTF-8"), "{e}");
+}
