@@ -1,5 +1,7 @@
 //! The companion's configuration: command-line flags, each with an environment variable of the
 //! same meaning (for containers), validated once at start-up with errors that name the setting.
+//! clap reads the flags and variables and writes `--help` ([`Cli`]); the checks here turn the
+//! text into a [`Config`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
