@@ -7,7 +7,7 @@
 //! - **revalidate**: a stale entry (or a client's `no-cache`) is validated with a conditional
 //!   origin GET; a 304 refreshes it; an origin failure within stale-if-error serves it;
 //! - **miss**: one origin fetch per key ([`coalesce`](crate::coalesce): locally and across
-//!   the fleet), then **store** ([`store`](crate::store)) and answer;
+//!   the fleet), then **store** ([`store`]) and answer;
 //! - **too large**: a body over `--max-entry-bytes` is answered `pass` (the filter sends the
 //!   request upstream, so the client gets it whole) and remembered with a too-large marker
 //!   under the key for `--too-large-ttl-secs`; a lookup that finds the marker passes at once,
@@ -23,6 +23,8 @@
 //! Every failure of ours becomes `x-hzcache-outcome: error`, on which the filter fails open.
 //! The parts: the request (`fetch_request`), the answers (`answer`), variants (`vary`),
 //! coalescing (`coalesce`), writing and deleting (`store`).
+
+pub mod store;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -120,12 +122,14 @@ impl Cache {
     pub fn new(config: Config, hazelcast: Client, origin: OriginClient) -> Cache {
         let inflight = Arc::new(Inflight::new(config.origin_timeout));
         let feed = FeedHandle::new(config.maps.keys().cloned().collect());
+        let mut metrics = Metrics::default();
+        metrics.register_collector(Box::new(feed.clone()));
         Cache {
             feed,
             config,
             hazelcast,
             origin,
-            metrics: Metrics::default(),
+            metrics,
             instance: format!(
                 "companion-{}-{:x}",
                 std::process::id(),

@@ -1,5 +1,7 @@
 //! The companion's configuration: command-line flags, each with an environment variable of the
 //! same meaning (for containers), validated once at start-up with errors that name the setting.
+//! clap reads the flags and variables and writes `--help` ([`Cli`]); the checks here turn the
+//! text into a [`Config`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -46,6 +48,7 @@ pub struct Config {
     /// naming another map is refused (403) and touches nothing: the filter's configuration
     /// says which map a rule uses, but the companion owns what it lets anyone touch.
     pub maps: BTreeMap<String, MapPolicy>,
+    pub log_format: LogFormat,
 }
 
 /// How one allowed map keeps its values.
@@ -99,16 +102,36 @@ pub struct Origin {
     pub path_prefix: String,
 }
 
-/// A configuration mistake, naming the setting.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{setting}: {problem}")]
-pub struct ConfigError {
-    pub setting: String,
-    pub problem: String,
+/// A configuration mistake, naming the setting, or what clap refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that is not valid for its setting (flag or variable).
+    #[error("{setting}: {problem}")]
+    Invalid { setting: String, problem: String },
+    /// An unknown option or a missing value, or the `--help`/`--version` text to print
+    /// (`clap::Error::exit` prints it with the right exit code).
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+}
+
+impl ConfigError {
+    /// The flag or variable at fault, when there is one.
+    pub fn setting(&self) -> Option<String> {
+        match self {
+            ConfigError::Invalid { setting, .. } => Some(setting.clone()),
+            ConfigError::Usage(e) => match e.get(clap::error::ContextKind::InvalidArg) {
+                // clap names a flag with its value, `--listen <ADDR>`.
+                Some(clap::error::ContextValue::String(arg)) => {
+                    arg.split([' ', '=']).next().map(str::to_string)
+                }
+                _ => None,
+            },
+        }
+    }
 }
 
 fn err(setting: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
+    ConfigError::Invalid {
         setting: setting.to_string(),
         problem: problem.into(),
     }
@@ -175,151 +198,339 @@ pub const DEFAULT_STALE_IF_UNREACHABLE_SECS: u64 = 60;
 /// is a week; a shared cache in front of live applications should be shorter).
 pub const MAX_STALE_IF_UNREACHABLE_SECS: u64 = 86_400;
 
-pub const USAGE: &str = "\
-hzcache-companion: the Hazelcast side of the hzcache Envoy filter
+/// The command line, as clap reads it: every flag with the environment variable that stands
+/// for it in containers (a flag wins over its variable; a blank variable counts as unset).
+/// Values stay text here: [`Invocation::parse`] validates them with errors that name the
+/// setting. No `Debug`: it holds the secrets' values.
+#[derive(clap::Parser)]
+#[command(
+    name = "hzcache-companion",
+    version,
+    about = "hzcache-companion: the Hazelcast side of the hzcache Envoy filter",
+    // `--listen a --listen b` means b, as before: the last of a repeated flag wins.
+    args_override_self = true,
+    // `--max-entry-bytes -1` is a bad value of that flag, not an unknown option `-1`.
+    allow_negative_numbers = true,
+    after_help = "\
+Secrets (16 to 256 visible ASCII characters) come from the environment (HZCACHE_CALLOUT_SECRET, \
+HZCACHE_ADMIN_TOKEN) or from a file (--callout-secret-file, --admin-token-file), never from the \
+command line, which every user of the machine can see.
 
-Options (each also read from the environment variable shown):
-  --listen ADDR                 HZCACHE_LISTEN              default 127.0.0.1:8090
-  --hazelcast HOST:PORT[,...]   HZCACHE_HAZELCAST           default 127.0.0.1:5701
-  --cluster-name NAME           HZCACHE_CLUSTER_NAME        default dev
-  --origin NAME=URL             HZCACHE_ORIGINS (NAME=URL,...; flag may repeat)
-                                                            default none (misses fail open)
-  --origin-timeout-ms N         HZCACHE_ORIGIN_TIMEOUT_MS   default 10000
-  --max-entry-bytes N           HZCACHE_MAX_ENTRY_BYTES     default 1048576
-  --max-inflight-body-bytes N   HZCACHE_MAX_INFLIGHT_BODY_BYTES default 67108864
-                                (origin bodies held at once; past it misses pass;
-                                at least --max-entry-bytes)
-  --too-large-ttl-secs N        HZCACHE_TOO_LARGE_TTL_SECS  default 300 (0: off)
-  --stale-if-unreachable-secs N HZCACHE_STALE_IF_UNREACHABLE_SECS default 60 (0: off)
-                                (stale answers while the origin cannot be reached)
-  --hazelcast-timeout-ms N      HZCACHE_HAZELCAST_TIMEOUT_MS default 3000
-  --map NAME=MODE[:TYPE]        HZCACHE_MAPS (NAME=MODE[:TYPE],...; flag may repeat)
-                                maps the companion serves; MODE envelope or body,
-                                TYPE string (default) or bytes for body maps
-                                                            default hzcache=envelope
-  --callout-secret-file PATH    HZCACHE_CALLOUT_SECRET_FILE
-                                or the value itself in HZCACHE_CALLOUT_SECRET
-                                the secret every /v1/* call must carry; required
-                                unless --listen is a loopback address
-  --admin-token-file PATH       HZCACHE_ADMIN_TOKEN_FILE
-                                or the value itself in HZCACHE_ADMIN_TOKEN
-                                default none (purge API off)
-                                (secrets: 16 to 256 visible ASCII characters; never
-                                given on the command line, which every user can see)
-  --check-config                validate, print the effective settings and exit
-  --help
-Logging: RUST_LOG (default info).
-";
+Logging: RUST_LOG sets the level and filters (default info); --log-format picks text or JSON \
+lines."
+)]
+pub struct Cli {
+    /// Address to listen on; beyond loopback a callout secret is required
+    #[arg(
+        long,
+        env = "HZCACHE_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8090"
+    )]
+    listen: String,
 
-impl Config {
-    /// Parses flags (`args` without the program name) over environment values (`env`).
-    pub fn parse<I, S>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError>
+    /// Hazelcast members to connect to
+    #[arg(
+        long,
+        env = "HZCACHE_HAZELCAST",
+        value_name = "HOST:PORT[,...]",
+        default_value = "127.0.0.1:5701"
+    )]
+    hazelcast: String,
+
+    /// Hazelcast cluster name
+    #[arg(
+        long,
+        env = "HZCACHE_CLUSTER_NAME",
+        value_name = "NAME",
+        default_value = "dev"
+    )]
+    cluster_name: String,
+
+    /// An origin misses are fetched from, by the name filter rules use; the flag may repeat,
+    /// HZCACHE_ORIGINS takes NAME=URL,... [default: none, misses fail open]
+    #[arg(long = "origin", env = "HZCACHE_ORIGINS", value_name = "NAME=URL")]
+    origins: Vec<String>,
+
+    /// Deadline of one origin fetch, in milliseconds
+    #[arg(
+        long,
+        env = "HZCACHE_ORIGIN_TIMEOUT_MS",
+        value_name = "N",
+        default_value = "10000"
+    )]
+    origin_timeout_ms: String,
+
+    /// Largest response body stored; a larger one passes to Envoy's upstream
+    #[arg(
+        long,
+        env = "HZCACHE_MAX_ENTRY_BYTES",
+        value_name = "N",
+        default_value = "1048576"
+    )]
+    max_entry_bytes: String,
+
+    /// Origin body bytes held at once by all fetches; past it misses pass (at least
+    /// --max-entry-bytes)
+    #[arg(
+        long,
+        env = "HZCACHE_MAX_INFLIGHT_BODY_BYTES",
+        value_name = "N",
+        default_value = "67108864"
+    )]
+    max_inflight_body_bytes: String,
+
+    /// How long a too-large response is remembered, so later requests pass at once (0: off)
+    #[arg(
+        long,
+        env = "HZCACHE_TOO_LARGE_TTL_SECS",
+        value_name = "N",
+        default_value = "300"
+    )]
+    too_large_ttl_secs: String,
+
+    /// How long past its freshness a stored response answers while the origin cannot be
+    /// reached (0: off)
+    #[arg(
+        long,
+        env = "HZCACHE_STALE_IF_UNREACHABLE_SECS",
+        value_name = "N",
+        default_value = "60"
+    )]
+    stale_if_unreachable_secs: String,
+
+    /// Deadline of one Hazelcast call, in milliseconds
+    #[arg(
+        long,
+        env = "HZCACHE_HAZELCAST_TIMEOUT_MS",
+        value_name = "N",
+        default_value = "3000"
+    )]
+    hazelcast_timeout_ms: String,
+
+    /// A map the companion serves: MODE envelope or body, TYPE string (default) or bytes for
+    /// body maps; the flag may repeat, HZCACHE_MAPS takes NAME=MODE[:TYPE],...
+    /// [default: hzcache=envelope]
+    #[arg(long = "map", env = "HZCACHE_MAPS", value_name = "NAME=MODE[:TYPE]")]
+    maps: Vec<String>,
+
+    /// File holding the secret every /v1/* call must carry (or the value itself in
+    /// HZCACHE_CALLOUT_SECRET); required unless --listen is a loopback address
+    #[arg(long, env = "HZCACHE_CALLOUT_SECRET_FILE", value_name = "PATH")]
+    callout_secret_file: Option<String>,
+
+    /// File holding the bearer token of the purge API (or the value itself in
+    /// HZCACHE_ADMIN_TOKEN) [default: none, the purge API is off]
+    #[arg(long, env = "HZCACHE_ADMIN_TOKEN_FILE", value_name = "PATH")]
+    admin_token_file: Option<String>,
+
+    /// The callout secret's value: read from HZCACHE_CALLOUT_SECRET only. On the command line
+    /// (`ps` shows it to every user) it is refused; the flag exists to say so.
+    #[arg(
+        long,
+        env = "HZCACHE_CALLOUT_SECRET",
+        hide = true,
+        hide_env_values = true,
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    callout_secret: Option<String>,
+
+    /// The admin token's value: read from HZCACHE_ADMIN_TOKEN only, like `callout_secret`.
+    #[arg(
+        long,
+        env = "HZCACHE_ADMIN_TOKEN",
+        hide = true,
+        hide_env_values = true,
+        num_args = 0..=1,
+        default_missing_value = ""
+    )]
+    admin_token: Option<String>,
+
+    /// Log line format: text for people, json (one object per line) for log collectors
+    #[arg(
+        long,
+        env = "HZCACHE_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
+
+    /// Validate, print the effective settings (secrets only as set or not) and exit
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// How log lines are written (`--log-format`). Either way a line carries a key only as a
+/// digest above debug level and never a secret (see `main.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// tracing's human-readable lines.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, the event's fields (`message` among
+    /// them) and the current `span` with its fields.
+    Json,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// The variables of secret values: a blank one is kept (and refused as a secret), where a
+/// blank variable of any other setting counts as unset.
+const SECRET_VARS: [&str; 2] = ["HZCACHE_CALLOUT_SECRET", "HZCACHE_ADMIN_TOKEN"];
+
+/// The command line's meaning: the validated settings, and whether only to check them.
+pub struct Invocation {
+    pub config: Config,
+    /// `--check-config`: print [`Config::summary`] and exit.
+    pub check_only: bool,
+}
+
+/// The clap command, reading the process environment. A variable set to blank (a compose
+/// file's `VAR:` or `VAR=`) is as good as unset, as it always was: clap would take it as an
+/// empty value.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_args(|arg| {
+        let blank = arg.get_env().and_then(std::env::var_os).is_some_and(|v| {
+            let secret = arg
+                .get_env()
+                .is_some_and(|n| SECRET_VARS.iter().any(|s| n == *s));
+            if secret {
+                v.is_empty()
+            } else {
+                v.to_string_lossy().trim().is_empty()
+            }
+        });
+        if blank {
+            arg.env(None)
+        } else {
+            arg
+        }
+    })
+}
+
+impl Invocation {
+    /// Parses the command line (`args` without the program name) and the environment.
+    pub fn parse<I, T>(args: I) -> Result<Invocation, ConfigError>
     where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
     {
-        let mut values: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-        const FLAGS: [(&str, &str); 13] = [
-            ("--listen", "HZCACHE_LISTEN"),
-            ("--hazelcast", "HZCACHE_HAZELCAST"),
-            ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
-            ("--origin", "HZCACHE_ORIGINS"),
-            ("--origin-timeout-ms", "HZCACHE_ORIGIN_TIMEOUT_MS"),
-            ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
-            (
-                "--max-inflight-body-bytes",
-                "HZCACHE_MAX_INFLIGHT_BODY_BYTES",
-            ),
-            ("--too-large-ttl-secs", "HZCACHE_TOO_LARGE_TTL_SECS"),
-            (
-                "--stale-if-unreachable-secs",
-                "HZCACHE_STALE_IF_UNREACHABLE_SECS",
-            ),
-            ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
-            ("--map", "HZCACHE_MAPS"),
-            ("--callout-secret-file", "HZCACHE_CALLOUT_SECRET_FILE"),
-            ("--admin-token-file", "HZCACHE_ADMIN_TOKEN_FILE"),
-        ];
-        let mut args = args.into_iter().map(Into::into);
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-                _ => (arg.clone(), None),
-            };
-            if flag == "--admin-token" || flag == "--callout-secret" {
+        Invocation::parse_with(command(), args)
+    }
+
+    fn parse_with<I, T>(command: clap::Command, args: I) -> Result<Invocation, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let argv = std::iter::once(std::ffi::OsString::from("hzcache-companion"))
+            .chain(args.into_iter().map(Into::into));
+        let matches = command.try_get_matches_from(argv)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        let from_env =
+            |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable);
+        for (id, flag) in [
+            ("callout_secret", "--callout-secret"),
+            ("admin_token", "--admin-token"),
+        ] {
+            if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
                 // The old flag: a secret in argv is visible to every user through `ps`.
                 return Err(err(
-                    &flag,
+                    flag,
                     "secrets are never taken from the command line: set the environment variable or use the -file option (see --help)",
                 ));
             }
-            let Some((name, _)) = FLAGS.iter().find(|(f, _)| *f == flag) else {
-                return Err(err(&arg, "unknown option (see --help)"));
-            };
-            let value = match inline {
-                Some(v) => v,
-                None => args.next().ok_or_else(|| err(name, "needs a value"))?,
-            };
-            values.entry(name).or_default().push(value);
         }
-        for (flag, var) in FLAGS {
-            if !values.contains_key(flag) {
-                if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
-                    let parts = if flag == "--origin" || flag == "--map" {
-                        v.split(',').map(|s| s.trim().to_string()).collect()
-                    } else {
-                        vec![v]
-                    };
-                    values.insert(flag, parts);
-                }
+        // A variable holds a list, comma-separated; a flag holds one item and may repeat.
+        let list = |values: Vec<String>, id: &str| -> Vec<String> {
+            if from_env(id) {
+                values
+                    .iter()
+                    .flat_map(|v| v.split(','))
+                    .map(|s| s.trim().to_string())
+                    .collect()
+            } else {
+                values
             }
-        }
-        let one = |flag: &str| values.get(flag).and_then(|v| v.last()).cloned();
-
-        let listen = match one("--listen") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| err("--listen", format!("'{v}' is not an IP:port address")))?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8090)),
         };
+        let origins = list(cli.origins.clone(), "origins");
+        let maps = list(cli.maps.clone(), "maps");
+        let config = Config::from_cli(cli, origins, maps)?;
+        Ok(Invocation {
+            config,
+            check_only: matches.get_flag("check_config"),
+        })
+    }
+}
+
+impl Config {
+    /// Parses flags (`args` without the program name) and their environment variables.
+    pub fn parse<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Invocation::parse(args).map(|i| i.config)
+    }
+
+    fn from_cli(
+        cli: Cli,
+        origin_specs: Vec<String>,
+        map_specs: Vec<String>,
+    ) -> Result<Config, ConfigError> {
+        let listen: SocketAddr = cli.listen.parse().map_err(|_| {
+            err(
+                "--listen",
+                format!("'{}' is not an IP:port address", cli.listen),
+            )
+        })?;
 
         let mut hazelcast = ClientConfig {
             // What members' logs and Management Center show for this client.
             client_name: "hzcache-companion".into(),
             ..ClientConfig::default()
         };
-        if let Some(v) = one("--hazelcast") {
-            let addresses: Vec<String> = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-            if addresses.is_empty() {
-                return Err(err("--hazelcast", "needs at least one HOST:PORT"));
-            }
-            for a in &addresses {
-                let ok = a
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-                if !ok {
-                    return Err(err("--hazelcast", format!("'{a}' is not HOST:PORT")));
-                }
-            }
-            hazelcast.addresses = addresses;
+        let addresses: Vec<String> = cli
+            .hazelcast
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if addresses.is_empty() {
+            return Err(err("--hazelcast", "needs at least one HOST:PORT"));
         }
-        if let Some(v) = one("--cluster-name") {
-            if v.is_empty() || v.len() > 255 {
-                return Err(err("--cluster-name", "must be 1 to 255 bytes"));
+        for a in &addresses {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(err("--hazelcast", format!("'{a}' is not HOST:PORT")));
             }
-            hazelcast.cluster_name = v;
         }
-        if let Some(v) = one("--hazelcast-timeout-ms") {
-            hazelcast.invocation_timeout =
-                Duration::from_millis(number("--hazelcast-timeout-ms", &v, 1, 600_000)?);
+        hazelcast.addresses = addresses;
+        if cli.cluster_name.is_empty() || cli.cluster_name.len() > 255 {
+            return Err(err("--cluster-name", "must be 1 to 255 bytes"));
         }
+        hazelcast.cluster_name = cli.cluster_name;
+        hazelcast.invocation_timeout = Duration::from_millis(number(
+            "--hazelcast-timeout-ms",
+            &cli.hazelcast_timeout_ms,
+            1,
+            600_000,
+        )?);
 
         let mut origins = BTreeMap::new();
-        for spec in values.get("--origin").into_iter().flatten() {
+        for spec in &origin_specs {
             let (name, url) = spec
                 .split_once('=')
                 .ok_or_else(|| err("--origin", format!("'{spec}' is not NAME=URL")))?;
@@ -341,24 +552,25 @@ impl Config {
             }
         }
 
-        let origin_timeout = match one("--origin-timeout-ms") {
-            Some(v) => Duration::from_millis(number("--origin-timeout-ms", &v, 1, 600_000)?),
-            None => Duration::from_secs(10),
-        };
-        let max_entry_bytes = match one("--max-entry-bytes") {
-            Some(v) => number("--max-entry-bytes", &v, 0, MAX_ENTRY_BYTES_CEILING as u64)? as usize,
-            None => DEFAULT_MAX_ENTRY_BYTES,
-        };
+        let origin_timeout = Duration::from_millis(number(
+            "--origin-timeout-ms",
+            &cli.origin_timeout_ms,
+            1,
+            600_000,
+        )?);
+        let max_entry_bytes = number(
+            "--max-entry-bytes",
+            &cli.max_entry_bytes,
+            0,
+            MAX_ENTRY_BYTES_CEILING as u64,
+        )? as usize;
         hazelcast.reader_limits = reader_limits(max_entry_bytes);
-        let max_inflight_body_bytes = match one("--max-inflight-body-bytes") {
-            Some(v) => number(
-                "--max-inflight-body-bytes",
-                &v,
-                1,
-                MAX_INFLIGHT_BODY_BYTES_CEILING,
-            )? as usize,
-            None => DEFAULT_MAX_INFLIGHT_BODY_BYTES,
-        };
+        let max_inflight_body_bytes = number(
+            "--max-inflight-body-bytes",
+            &cli.max_inflight_body_bytes,
+            1,
+            MAX_INFLIGHT_BODY_BYTES_CEILING,
+        )? as usize;
         if max_inflight_body_bytes < max_entry_bytes {
             return Err(err(
                 "--max-inflight-body-bytes",
@@ -367,35 +579,29 @@ impl Config {
                 ),
             ));
         }
-        let too_large_ttl = match one("--too-large-ttl-secs") {
-            Some(v) => Duration::from_secs(number(
-                "--too-large-ttl-secs",
-                &v,
-                0,
-                MAX_TOO_LARGE_TTL_SECS,
-            )?),
-            None => Duration::from_secs(DEFAULT_TOO_LARGE_TTL_SECS),
-        };
-        let stale_if_unreachable_secs = match one("--stale-if-unreachable-secs") {
-            Some(v) => number(
-                "--stale-if-unreachable-secs",
-                &v,
-                0,
-                MAX_STALE_IF_UNREACHABLE_SECS,
-            )?,
-            None => DEFAULT_STALE_IF_UNREACHABLE_SECS,
-        } as u32;
+        let too_large_ttl = Duration::from_secs(number(
+            "--too-large-ttl-secs",
+            &cli.too_large_ttl_secs,
+            0,
+            MAX_TOO_LARGE_TTL_SECS,
+        )?);
+        let stale_if_unreachable_secs = number(
+            "--stale-if-unreachable-secs",
+            &cli.stale_if_unreachable_secs,
+            0,
+            MAX_STALE_IF_UNREACHABLE_SECS,
+        )? as u32;
         let admin_token = secret(
             "--admin-token-file",
-            one("--admin-token-file"),
+            cli.admin_token_file,
             "HZCACHE_ADMIN_TOKEN",
-            &env,
+            cli.admin_token,
         )?;
         let callout_secret = secret(
             "--callout-secret-file",
-            one("--callout-secret-file"),
+            cli.callout_secret_file,
             "HZCACHE_CALLOUT_SECRET",
-            &env,
+            cli.callout_secret,
         )?;
         if callout_secret.is_none() && !listen.ip().is_loopback() {
             return Err(err(
@@ -406,7 +612,7 @@ impl Config {
             ));
         }
         let mut maps = BTreeMap::new();
-        for spec in values.get("--map").into_iter().flatten() {
+        for spec in &map_specs {
             let (name, policy) = parse_map(spec).map_err(|p| err("--map", p))?;
             if maps.insert(name.clone(), policy).is_some() {
                 return Err(err("--map", format!("'{name}' is given twice")));
@@ -433,6 +639,7 @@ impl Config {
             admin_token,
             callout_secret,
             maps,
+            log_format: cli.log_format,
         })
     }
 }
@@ -446,7 +653,7 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}\nlog-format={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
@@ -466,20 +673,20 @@ impl Config {
                 .join(","),
             if self.callout_secret.is_some() { "set" } else { "none (loopback only)" },
             if self.admin_token.is_some() { "on" } else { "off" },
+            self.log_format.name(),
         )
     }
 }
 
 /// A secret from its file (`file`, named by `setting`) or from the variable `var` holding the
-/// value itself; both at once is ambiguous, neither is `None`.
+/// value itself (`value`); both at once is ambiguous, neither is `None`.
 fn secret(
     setting: &str,
     file: Option<String>,
     var: &str,
-    env: &impl Fn(&str) -> Option<String>,
+    value: Option<String>,
 ) -> Result<Option<Secret>, ConfigError> {
-    let value = env(var).filter(|v| !v.is_empty());
-    match (file, value) {
+    match (file, value.filter(|v| !v.is_empty())) {
         (Some(_), Some(_)) => Err(err(
             setting,
             format!("give the secret either in a file or in {var}, not both"),
@@ -557,43 +764,96 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_come_from_the_environment_or_a_file_and_are_never_shown() {
-        let c = Config::parse(["--listen", "0.0.0.0:8090"], |k| match k {
-            "HZCACHE_CALLOUT_SECRET" => Some("callout-secret-0123456789".into()),
-            "HZCACHE_ADMIN_TOKEN" => Some("admin-token-0123456789".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert!(c
-            .callout_secret
-            .as_ref()
-            .unwrap()
-            .matches(b"callout-secret-0123456789"));
-        assert!(c
-            .admin_token
-            .as_ref()
-            .unwrap()
-            .matches(b"admin-token-0123456789"));
-        let shown = format!("{c:?}\n{}", c.summary());
-        assert!(!shown.contains("callout-secret-0"), "{shown}");
-        assert!(!shown.contains("admin-token-0"), "{shown}");
-
+    fn secrets_come_from_a_file_and_are_never_shown() {
+        // From the environment: tests/cli.rs, which runs the binary with variables set.
         let dir = std::env::temp_dir().join(format!("hzcache-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("token");
         std::fs::write(&file, "from-a-file-0123456789\n").unwrap();
         let path = file.display().to_string();
-        let c = parse(&["--admin-token-file", &path]).unwrap();
-        assert!(c.admin_token.unwrap().matches(b"from-a-file-0123456789"));
-        let both = Config::parse(["--admin-token-file", path.as_str()], |k| {
-            (k == "HZCACHE_ADMIN_TOKEN").then(|| "x".repeat(20))
-        });
-        assert_eq!(both.unwrap_err().setting, "--admin-token-file");
-        let short = Config::parse(Vec::<String>::new(), |k| {
-            (k == "HZCACHE_CALLOUT_SECRET").then(|| "short".into())
-        });
-        assert_eq!(short.unwrap_err().setting, "HZCACHE_CALLOUT_SECRET");
+        let c = parse(&[
+            "--admin-token-file",
+            &path,
+            "--callout-secret-file",
+            &path,
+            "--listen",
+            "0.0.0.0:8090",
+        ])
+        .unwrap();
+        assert!(c
+            .admin_token
+            .as_ref()
+            .unwrap()
+            .matches(b"from-a-file-0123456789"));
+        assert!(c
+            .callout_secret
+            .as_ref()
+            .unwrap()
+            .matches(b"from-a-file-0123456789"));
+        let shown = format!("{c:?}\n{}", c.summary());
+        assert!(!shown.contains("from-a-file"), "{shown}");
+        assert!(shown.contains("callout-secret=set"), "{shown}");
+        std::fs::write(&file, "short\n").unwrap();
+        let short = parse(&["--callout-secret-file", &path]);
+        assert_eq!(
+            short.unwrap_err().setting().as_deref(),
+            Some("--callout-secret-file")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_on_the_command_line_is_refused_with_or_without_a_value() {
+        for args in [
+            &["--admin-token", "0123456789abcdef"][..],
+            &["--admin-token=0123456789abcdef"],
+            &["--admin-token"],
+            &["--callout-secret", "0123456789abcdef"],
+            &["--callout-secret=0123456789abcdef"],
+            &["--listen", "127.0.0.1:1", "--callout-secret"],
+        ] {
+            let e = parse(args).expect_err(&format!("{args:?}"));
+            let text = e.to_string();
+            assert!(text.contains("never taken from the command line"), "{text}");
+            assert!(!text.contains("0123456789abcdef"), "{text}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_flag_with_its_variable_and_no_secret_value() {
+        use clap::CommandFactory;
+        // Width 0: no wrapping, so a flag and its variable stay on one line.
+        let help = Cli::command().term_width(0).render_long_help().to_string();
+        for (flag, var) in [
+            ("--listen", "HZCACHE_LISTEN"),
+            ("--hazelcast", "HZCACHE_HAZELCAST"),
+            ("--cluster-name", "HZCACHE_CLUSTER_NAME"),
+            ("--origin", "HZCACHE_ORIGINS"),
+            ("--origin-timeout-ms", "HZCACHE_ORIGIN_TIMEOUT_MS"),
+            ("--max-entry-bytes", "HZCACHE_MAX_ENTRY_BYTES"),
+            (
+                "--max-inflight-body-bytes",
+                "HZCACHE_MAX_INFLIGHT_BODY_BYTES",
+            ),
+            ("--too-large-ttl-secs", "HZCACHE_TOO_LARGE_TTL_SECS"),
+            (
+                "--stale-if-unreachable-secs",
+                "HZCACHE_STALE_IF_UNREACHABLE_SECS",
+            ),
+            ("--hazelcast-timeout-ms", "HZCACHE_HAZELCAST_TIMEOUT_MS"),
+            ("--map", "HZCACHE_MAPS"),
+            ("--callout-secret-file", "HZCACHE_CALLOUT_SECRET_FILE"),
+            ("--admin-token-file", "HZCACHE_ADMIN_TOKEN_FILE"),
+        ] {
+            assert!(help.contains(&format!("{flag} <")), "{flag}: {help}");
+            assert!(help.contains(&format!("[env: {var}")), "{var}: {help}");
+        }
+        assert!(help.contains("--check-config"));
+        assert!(help.contains("HZCACHE_CALLOUT_SECRET,"), "{help}");
+        assert!(
+            !help.contains("--admin-token <"),
+            "the refused flags stay hidden"
+        );
     }
 
     #[test]
@@ -603,15 +863,14 @@ mod tests {
             .check_map("hzcache", Mode::Envelope, ValueType::String)
             .is_ok());
         assert!(c.check_map("cache", Mode::Body, ValueType::String).is_err());
-        let c = Config::parse(["--map", "hzcache=envelope"], |k| {
-            (k == "HZCACHE_MAPS").then(|| "ignored=envelope".into())
-        })
-        .unwrap();
-        assert!(!c.map_allowed("ignored"), "flags win over the environment");
-        let c = Config::parse(Vec::<String>::new(), |k| {
-            (k == "HZCACHE_MAPS")
-                .then(|| "hzcache=envelope, cache=body:string,raw=body:bytes".into())
-        })
+        // HZCACHE_MAPS (a comma-separated list, flags winning): tests/cli.rs.
+        let c = parse(&[
+            "--map",
+            "hzcache=envelope",
+            "--map",
+            " cache=body:string",
+            "--map=raw=body:bytes",
+        ])
         .unwrap();
         assert!(c.check_map("cache", Mode::Body, ValueType::String).is_ok());
         assert!(c.check_map("cache", Mode::Body, ValueType::Bytes).is_err());
@@ -630,8 +889,11 @@ mod tests {
             .contains("maps=cache=body:string,hzcache=envelope,raw=body:bytes"));
     }
 
+    /// Parses `args` with no environment variable read, whatever the test's environment holds.
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
-        Config::parse(args.iter().copied(), |_| None)
+        use clap::CommandFactory;
+        let hermetic = Cli::command().mut_args(|a| a.env(None));
+        Invocation::parse_with(hermetic, args.iter().copied()).map(|i| i.config)
     }
 
     #[test]
@@ -669,15 +931,9 @@ mod tests {
     }
 
     #[test]
-    fn environment_fills_what_flags_leave_out() {
-        let c = Config::parse(["--cluster-name", "flag"], |k| match k {
-            "HZCACHE_CLUSTER_NAME" => Some("env".into()),
-            "HZCACHE_ORIGINS" => Some("a=http://127.0.0.1:1, b=http://127.0.0.1:2".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.hazelcast.cluster_name, "flag");
-        assert_eq!(c.origins.len(), 2);
+    fn the_last_of_a_repeated_flag_wins() {
+        let c = parse(&["--cluster-name", "first", "--cluster-name=last"]).unwrap();
+        assert_eq!(c.hazelcast.cluster_name, "last");
     }
 
     #[test]
@@ -733,12 +989,12 @@ mod tests {
         ];
         for (args, setting) in cases {
             let e = parse(args).expect_err(&format!("{args:?} should fail"));
-            assert_eq!(&e.setting, setting, "{args:?}: {e}");
+            assert_eq!(e.setting().as_deref(), Some(*setting), "{args:?}: {e}");
         }
     }
 
     #[test]
-    fn the_in_flight_cap_may_equal_the_entry_limit_and_comes_from_the_environment_too() {
+    fn the_in_flight_cap_may_equal_the_entry_limit() {
         let c = parse(&[
             "--max-entry-bytes",
             "2000",
@@ -746,12 +1002,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.max_inflight_body_bytes, 2000);
-        let e = Config::parse(Vec::<String>::new(), |k| {
-            (k == "HZCACHE_MAX_INFLIGHT_BODY_BYTES").then(|| "5000000".to_string())
-        })
-        .unwrap();
-        assert_eq!(e.max_inflight_body_bytes, 5_000_000);
-        assert!(e.summary().contains("max-inflight-body-bytes=5000000"));
+        assert!(c.summary().contains("max-inflight-body-bytes=2000"));
     }
 
     #[test]

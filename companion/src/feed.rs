@@ -18,7 +18,6 @@
 //! (`feed_driver`) registers the listeners, fetches metadata and holds the lock around this.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::fetch_request::MAX_KEY_BYTES;
@@ -430,24 +429,28 @@ impl Feed {
         format!("{FORMAT} {:016x} {cursor}", self.epoch)
     }
 
-    /// The feed's series in the Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
-        out.push_str("# HELP hzcache_feed_events_total Invalidated keys put in the feed.\n# TYPE hzcache_feed_events_total counter\n");
-        let _ = writeln!(out, "hzcache_feed_events_total {}", self.events_total);
-        out.push_str("# HELP hzcache_feed_resets_total Times the feed told its readers to drop everything, by reason.\n# TYPE hzcache_feed_resets_total counter\n");
-        for r in Reason::ALL {
-            let _ = writeln!(
-                out,
-                "hzcache_feed_resets_total{{reason=\"{}\"}} {}",
-                r.name(),
-                self.resets[r as usize]
-            );
+    /// What the feed's metrics show (`feed_driver` exposes them).
+    pub fn stats(&self) -> FeedStats {
+        FeedStats {
+            events_total: self.events_total,
+            resets: Reason::ALL.map(|r| (r, self.resets[r as usize])),
+            cursor: self.cursor(),
+            ready: self.ready,
         }
-        out.push_str("# HELP hzcache_feed_cursor Sequence number of the newest feed event.\n# TYPE hzcache_feed_cursor gauge\n");
-        let _ = writeln!(out, "hzcache_feed_cursor {}", self.cursor());
-        out.push_str("# HELP hzcache_feed_ready Whether the feed is served (1) or answers 503 (0).\n# TYPE hzcache_feed_ready gauge\n");
-        let _ = writeln!(out, "hzcache_feed_ready {}", u8::from(self.ready));
     }
+}
+
+/// A snapshot of the feed's counters for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Invalidated keys put in the feed.
+    pub events_total: u64,
+    /// Resets by reason, every reason listed.
+    pub resets: [(Reason, u64); Reason::ALL.len()],
+    /// The newest event's sequence.
+    pub cursor: u64,
+    /// Whether `/v1/feed` answers.
+    pub ready: bool,
 }
 
 /// `after=N` from a query string: absent or empty = 0; anything else that is not a decimal
@@ -464,22 +467,8 @@ pub fn parse_after(query: Option<&str>) -> Result<u64, String> {
     Ok(after)
 }
 
-/// The key encoding of the callout (`x-hzcache-key`): ASCII letters, digits and `-._~/:?=&`
-/// as themselves, every other byte `%XX` in upper case.
-pub fn encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:?=&".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
-}
+/// The key encoding of the callout (`x-hzcache-key`), which feed lines use too.
+pub use hzcache_contract::encode_key as encode;
 
 #[cfg(test)]
 mod tests {
@@ -842,16 +831,16 @@ mod tests {
     }
 
     #[test]
-    fn metrics_name_every_reason_and_the_cursor() {
+    fn stats_count_events_resets_by_reason_and_the_cursor() {
         let mut f = feed();
         f.on_invalidation(0, &inv("a", 5, 1));
         f.reset(Reason::Clear);
-        let mut out = String::new();
-        f.render_metrics(&mut out);
-        assert!(out.contains("hzcache_feed_events_total 1\n"));
-        assert!(out.contains("hzcache_feed_resets_total{reason=\"clear\"} 1\n"));
-        assert!(out.contains("hzcache_feed_resets_total{reason=\"overflow\"} 0\n"));
-        assert!(out.contains("hzcache_feed_cursor 2\n"));
-        assert!(out.contains("hzcache_feed_ready 1\n"));
+        let stats = f.stats();
+        assert_eq!(stats.events_total, 1);
+        assert!(stats.resets.contains(&(Reason::Clear, 1)));
+        assert!(stats.resets.contains(&(Reason::Overflow, 0)));
+        assert_eq!(stats.resets.len(), Reason::ALL.len());
+        assert_eq!(stats.cursor, 2);
+        assert!(stats.ready);
     }
 }

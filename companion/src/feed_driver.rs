@@ -17,6 +17,12 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+
 use crate::feed::{Answer, Feed, Reason};
 use hazelcast_client::{Client, HazelcastError, ListenerId};
 
@@ -59,12 +65,55 @@ impl FeedHandle {
         self.lock().answer(after)
     }
 
-    pub fn render_metrics(&self, out: &mut String) {
-        self.lock().render_metrics(out);
-    }
-
     pub fn epoch(&self) -> u64 {
         self.lock().epoch()
+    }
+}
+
+impl std::fmt::Debug for FeedHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedHandle")
+            .field("maps", &self.maps)
+            .finish()
+    }
+}
+
+/// The feed's series, read from the feed at each scrape: `hzcache_feed_events_total`,
+/// `hzcache_feed_resets_total{reason}`, `hzcache_feed_cursor`, `hzcache_feed_ready`.
+impl Collector for FeedHandle {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.lock().stats();
+        let events = ConstCounter::new(stats.events_total);
+        events.encode(encoder.encode_descriptor(
+            "hzcache_feed_events",
+            "Invalidated keys put in the feed.",
+            None,
+            events.metric_type(),
+        )?)?;
+        let mut resets = encoder.encode_descriptor(
+            "hzcache_feed_resets",
+            "Times the feed told its readers to drop everything, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, n) in stats.resets {
+            ConstCounter::new(n).encode(resets.encode_family(&[("reason", reason.name())])?)?;
+        }
+        let cursor = ConstGauge::new(stats.cursor);
+        cursor.encode(encoder.encode_descriptor(
+            "hzcache_feed_cursor",
+            "Sequence number of the newest feed event.",
+            None,
+            cursor.metric_type(),
+        )?)?;
+        let ready = ConstGauge::new(i64::from(stats.ready));
+        ready.encode(encoder.encode_descriptor(
+            "hzcache_feed_ready",
+            "Whether the feed is served (1) or answers 503 (0).",
+            None,
+            ready.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 
@@ -189,4 +238,36 @@ async fn run(handle: FeedHandle, client: Client) {
 
 fn member_set(client: &Client) -> BTreeSet<String> {
     client.members().into_iter().map(|m| m.uuid).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn the_feed_series_are_read_at_each_scrape() {
+        let handle = FeedHandle::new(vec!["hzcache".into()]);
+        let mut metrics = Metrics::default();
+        metrics.register_collector(Box::new(handle.clone()));
+        let before = metrics.render();
+        assert!(before.contains("hzcache_feed_events_total 0\n"), "{before}");
+        assert!(before.contains("hzcache_feed_ready 0\n"), "{before}");
+        assert!(before.contains("hzcache_feed_cursor 0\n"), "{before}");
+        for r in Reason::ALL {
+            let line = format!("hzcache_feed_resets_total{{reason=\"{}\"}} 0\n", r.name());
+            assert!(before.contains(&line), "{line}: {before}");
+        }
+        handle.lock().set_ready(true);
+        let after = metrics.render();
+        assert!(after.contains("hzcache_feed_ready 1\n"), "{after}");
+        assert!(after.contains("hzcache_feed_cursor 1\n"), "{after}");
+        assert!(
+            after.contains("hzcache_feed_resets_total{reason=\"epoch\"} 1\n"),
+            "{after}"
+        );
+        assert!(after.contains("# TYPE hzcache_feed_resets counter\n"));
+        assert_eq!(after.matches("# EOF").count(), 1);
+        assert!(after.ends_with("# EOF\n"));
+    }
 }

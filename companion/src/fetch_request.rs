@@ -198,31 +198,11 @@ pub fn key_digest(key: &str) -> String {
 
 /// A percent-encoded key from the wire: decoded, UTF-8, 1 to `MAX_KEY_BYTES` bytes.
 pub fn decode_key(s: &str) -> Result<String, String> {
-    let key = percent_decode(s).ok_or("bad percent-encoding or not UTF-8")?;
+    let key = hzcache_contract::decode_key(s).ok_or("bad percent-encoding or not UTF-8")?;
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(format!("must be 1 to {MAX_KEY_BYTES} bytes"));
     }
     Ok(key)
-}
-
-/// Decodes `%XX` escapes; `None` if an escape is malformed or the result is not UTF-8.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hi = (hex[0] as char).to_digit(16)?;
-            let lo = (hex[1] as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -329,9 +309,10 @@ pub(crate) mod tests {
 
     #[test]
     fn percent_decoding_handles_utf8_and_rejects_truncated_escapes() {
-        assert_eq!(percent_decode("%C3%A9t%C3%A9").as_deref(), Some("été"));
-        assert_eq!(percent_decode("abc%2"), None);
-        assert_eq!(percent_decode("%"), None);
-        assert_eq!(percent_decode("plain"), Some("plain".into()));
+        assert_eq!(decode_key("%C3%A9t%C3%A9").as_deref(), Ok("été"));
+        assert!(decode_key("abc%2").is_err());
+        assert!(decode_key("%").is_err());
+        assert!(decode_key("%FF").is_err());
+        assert_eq!(decode_key("plain").as_deref(), Ok("plain"));
     }
 }

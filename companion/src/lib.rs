@@ -3,13 +3,14 @@
 //! - `config`: command-line and environment settings, validated once.
 //! - `server`: the HTTP server (`/v1/fetch`, `/v1/invalidate`, `/v1/feed`, `/admin/purge`, `/metrics`,
 //!   `/healthz`, `/readyz`), bounded and draining.
-//! - `cache`: the cache flow: lookup → hit / stale / revalidate / miss → store.
+//! - `cache`: the cache flow: lookup → hit / stale / revalidate / miss → store; its `store`
+//!   part writes entries, variant indexes and tag records, and runs invalidation and purge.
 //! - `fetch_request`: the filter's control headers → a `FetchRequest`; key decoding.
 //! - `answer`: what the companion answers, and how entries, values and origin responses
 //!   become answers (304s to conditional clients included).
 //! - `vary`: variant selection and normalisation, variant keys, the variant index.
 //! - `coalesce`: the local in-flight table and the Hazelcast in-flight marker protocol.
-//! - `store`: writing entries, variant indexes and tag records; invalidation and purge.
+//! - `cache/store`: writing entries, variant indexes and tag records; invalidation and purge.
 //! - `http`: the HTTP caching rules as pure functions, one module per concern (RFC 9111, and
 //!   the parts of RFC 9110 and RFC 9213 a cache needs): storability, lifetime, age, reuse,
 //!   validation, dates, `Cache-Control` and targeted fields, `Vary`, `Range`.
@@ -47,5 +48,4 @@ pub mod origin;
 pub mod purge;
 pub mod secret;
 pub mod server;
-pub mod store;
 pub mod vary;

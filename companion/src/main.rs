@@ -5,35 +5,26 @@ use std::sync::Arc;
 
 use hazelcast_client::Client;
 use hzcache_companion::cache::Cache;
-use hzcache_companion::config::{Config, USAGE};
+use hzcache_companion::config::{Config, ConfigError, Invocation, LogFormat};
 use hzcache_companion::origin::OriginClient;
 
 fn main() -> std::process::ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{USAGE}");
-        return std::process::ExitCode::SUCCESS;
-    }
-    let check_only = args.iter().any(|a| a == "--check-config");
-    args.retain(|a| a != "--check-config");
-    let config = match Config::parse(args, |k| std::env::var(k).ok()) {
-        Ok(c) => c,
+    let invocation = match Invocation::parse(std::env::args_os().skip(1)) {
+        Ok(i) => i,
+        // `--help`, `--version`, an unknown option or a missing value: clap prints it
+        // (help to stdout with status 0, a mistake to stderr with status 2).
+        Err(ConfigError::Usage(e)) => e.exit(),
         Err(e) => {
             eprintln!("hzcache-companion: bad configuration: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    if check_only {
+    let config = invocation.config;
+    if invocation.check_only {
         println!("{}", config.summary());
         return std::process::ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .init();
+    init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,6 +41,29 @@ fn main() -> std::process::ExitCode {
             tracing::error!("{e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to standard output at `RUST_LOG`'s levels (default `info`), as text or one JSON object
+/// per line. What the fields hold is the code's care, not the format's: no secret is ever a
+/// field (a `Secret` prints only its length), and a cache key (URL and query) is a field only
+/// as its digest, except in debug lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let lines = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Text => lines.init(),
+        // The event's fields at the top level beside `timestamp` and `level`; `span` holds
+        // the innermost span's fields (a fetch's map, key digest, method and outcome).
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

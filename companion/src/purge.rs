@@ -12,7 +12,7 @@
 
 use hyper::header::{HeaderMap, AUTHORIZATION};
 
-use crate::fetch_request::{decode_key, percent_decode};
+use crate::fetch_request::decode_key;
 use crate::secret::Secret;
 
 /// Keys per page of a prefix or tag purge (one `Map.FetchKeys` request). A thousand keys of at
@@ -82,7 +82,7 @@ pub fn purge_target(query: Option<&str>) -> Result<PurgeTarget, AdminError> {
     let (mut map, mut key, mut prefix, mut tag) = (None, None, None, None);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(&value.replace('+', " "))
+        let value = hzcache_contract::key::decode_key(&value.replace('+', " "))
             .ok_or_else(|| AdminError::BadRequest(format!("{name}: bad percent-encoding")))?;
         match name {
             "map" => map = Some(value),
@@ -133,7 +133,8 @@ pub fn invalidate_targets(headers: &HeaderMap) -> Result<Vec<(String, String)>, 
         let (map, key) = text
             .split_once(' ')
             .ok_or("x-hzcache-invalidate: expected 'MAP KEY'")?;
-        let map = percent_decode(map).filter(|m| !m.is_empty() && m.len() <= 255);
+        let map =
+            hzcache_contract::key::decode_key(map).filter(|m| !m.is_empty() && m.len() <= 255);
         let map = map.ok_or("x-hzcache-invalidate: bad map")?;
         let key = decode_key(key).map_err(|e| format!("x-hzcache-invalidate: key {e}"))?;
         out.push((map, key));

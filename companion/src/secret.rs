@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::path::Path;
+use subtle::ConstantTimeEq;
 
 /// Shortest and longest credential accepted: a short one can be guessed, a long one is a
 /// pasting mistake. The filter enforces the same bounds on its side.
@@ -13,7 +14,8 @@ pub const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
 /// The most a secret file may hold; anything larger is not a secret file.
 const MAX_FILE_BYTES: u64 = 4096;
 
-#[derive(Clone, PartialEq, Eq)]
+/// No `PartialEq`: the one comparison is [`Secret::matches`], in constant time.
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl fmt::Debug for Secret {
@@ -58,13 +60,11 @@ impl Secret {
     }
 }
 
-/// Compares without an early exit, so the time taken does not tell how much of a guess was
-/// right. The length is not secret (it is fixed by configuration).
+/// Compares without an early exit (`subtle`), so the time taken does not tell how much of a
+/// guess was right. The length is not secret (it is fixed by configuration): a guess of
+/// another length is refused at once.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

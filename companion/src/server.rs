@@ -205,11 +205,9 @@ async fn route(cache: &Arc<Cache>, parts: hyper::http::request::Parts) -> Answer
             let mut a = text(StatusCode::OK, "");
             a.headers.insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
-            let mut body = cache.metrics.render();
-            cache.feed.render_metrics(&mut body);
-            a.body = Bytes::from(body);
+            a.body = Bytes::from(cache.metrics.render());
             a
         }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),

@@ -1,6 +1,7 @@
 //! What the hzcache filter (wasm, in Envoy) and the companion (native) must agree on byte for
 //! byte lives here, once, in a crate both link: the names of the callout's answer fields the
-//! filter acts on ([`OUTCOME_HEADER`], [`FRESH_MS_HEADER`]) and the origin-fetch marker.
+//! filter acts on ([`OUTCOME_HEADER`], [`FRESH_MS_HEADER`]), the origin-fetch marker and the
+//! key encoding ([`key`]).
 //!
 //! **The origin-fetch marker.** In a mesh, the companion's own origin fetch passes through the
 //! origin pod's sidecar, where the filter runs again; without a mark it would call back into
@@ -11,6 +12,10 @@
 //! upstream with no callout; any other value is a client's forgery: removed, and the request is
 //! handled like any other. The secret itself never travels: a mark names one request in one
 //! short window, so one seen in an origin's log opens nothing else.
+
+pub mod key;
+
+pub use key::{decode_key, encode_key};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

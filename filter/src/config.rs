@@ -523,26 +523,18 @@ pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
     })
 }
 
-/// Deserialises one object of the schema. serde_json reports a type error inside a `Value`
-/// without naming the field, so on failure each field is tried on its own (every field is
-/// optional, so a one-field object is valid unless that field is bad) to name the culprit.
+/// Deserialises one object of the schema at `path`; an error names the field inside it that
+/// failed (`serde_path_to_error`: `rules[2].methods[1]`, not just the section).
 fn section<T: DeserializeOwned>(value: &Value, path: &str) -> Result<T, ConfigError> {
-    T::deserialize(value).map_err(|err| {
-        if let Value::Object(map) = value {
-            for (name, field) in map {
-                let mut single = Map::new();
-                single.insert(name.clone(), field.clone());
-                if let Err(e) = T::deserialize(&Value::Object(single)) {
-                    return ConfigError::new(join(path, name), e.to_string());
-                }
-            }
-        }
-        let path = if path.is_empty() {
-            "configuration"
-        } else {
-            path
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        // The path within the section; "." is the section itself.
+        let inner = err.path().to_string();
+        let at = match (path, inner.as_str()) {
+            ("", ".") => "configuration".to_string(),
+            (_, ".") => path.to_string(),
+            _ => join(path, &inner),
         };
-        ConfigError::new(path, err.to_string())
+        ConfigError::new(at, err.into_inner().to_string())
     })
 }
 
@@ -962,7 +954,7 @@ fn matcher(raw: RawMatch, path: &str) -> Result<Match, ConfigError> {
             if host.contains(' ') {
                 return Err(ConfigError::new(host_path, "must not contain spaces"));
             }
-            if crate::rules::host_without_port(&host) != host {
+            if crate::url::host_without_port(&host) != host {
                 return Err(ConfigError::new(
                     host_path,
                     "must not include a port (the request's port is ignored when matching)",
@@ -1293,6 +1285,31 @@ mod tests {
             let e = err_of(input);
             assert_eq!(e.path, path, "{e}");
             assert!(e.message.contains("unknown field"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_down_to_the_list_item() {
+        let cases = [
+            (
+                json!({ "rules": [{}, { "forward_headers": ["accept", 5] }] }),
+                "rules[1].forward_headers[1]",
+            ),
+            (
+                json!({ "rules": [{ "ttl_seconds": "sixty" }] }),
+                "rules[0].ttl_seconds",
+            ),
+            (
+                json!({ "companion": { "timeout_ms": -1 } }),
+                "companion.timeout_ms",
+            ),
+            (json!({ "companion": 5 }), "companion"),
+            (json!({ "rules": [{ "match": [] }] }), "rules[0].match"),
+        ];
+        for (input, path) in cases {
+            let e = err_of(input);
+            assert_eq!(e.path, path, "{e}");
+            assert!(e.message.starts_with("invalid"), "{e}");
         }
     }
 

@@ -1,8 +1,12 @@
-//! Cache keys: computing a request's key from its rule, and percent-encoding it for the
-//! `x-hzcache-key` header (docs/callout-protocol.md, "Key encoding"). Also the small URL helpers
-//! (target splitting, query parsing, percent-decoding) the keys are built from.
+//! Cache keys: computing a request's key from its rule (query normalisation, parameter lookup,
+//! the canonical origin request); the key's header encoding (docs/callout-protocol.md, "Key
+//! encoding") is the contract crate's, re-exported here. The URL helpers the key shares with
+//! rule matching are in `url`.
 
 use crate::config::{KeySource, KeySpec};
+use crate::url::{percent_decode, split_target};
+pub use hzcache_contract::encode_key;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt;
 
 /// Longest key (prefix included, before percent-encoding) the filter sends. Hazelcast keys this
@@ -186,20 +190,7 @@ fn is_uri_text(s: &str) -> bool {
 /// every other byte as `%XX`, so the canonical request is the same whatever form the client
 /// sent (`a+b`, `a%20b`).
 fn encode_component(s: &str) -> String {
-    encode(s, b"-._~")
-}
-
-/// Splits a request target into path and query, dropping any fragment (clients should never
-/// send one, but a key must not depend on it).
-pub fn split_target(target: &str) -> (&str, Option<&str>) {
-    let target = match target.split_once('#') {
-        Some((before, _)) => before,
-        None => target,
-    };
-    match target.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (target, None),
-    }
+    utf8_percent_encode(s, COMPONENT_ESCAPED).to_string()
 }
 
 /// Orders parameters by name (compared as sent, still percent-encoded), keeping parameters of
@@ -234,64 +225,12 @@ fn form_decode(input: &str) -> Vec<u8> {
     percent_decode(input, true)
 }
 
-/// Decodes `%XX` escapes (either hex case). A `%` not followed by two hex digits is kept as is,
-/// as browsers and Python's `unquote` do. With `plus_as_space`, `+` becomes a space.
-pub fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut rest = input.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        rest = tail;
-        match b {
-            b'%' => match rest {
-                [hi, lo, after @ ..] => match (hex_value(*hi), hex_value(*lo)) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        rest = after;
-                    }
-                    _ => out.push(b'%'),
-                },
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_as_space => out.push(b' '),
-            b => out.push(b),
-        }
-    }
-    out
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    // `to_digit(16)` is below 16, so it fits a u8.
-    char::from(b)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
-}
-
-/// Appends `b` as `%XX` (upper-case hex, as RFC 3986 §2.1 recommends).
-fn push_escaped(out: &mut String, b: u8) {
-    out.push('%');
-    for nibble in [b >> 4, b & 0x0f] {
-        out.push(char::from_digit(u32::from(nibble), 16).map_or('0', |c| c.to_ascii_uppercase()));
-    }
-}
-
-/// Percent-encodes a key for the `x-hzcache-key` header: ASCII letters, digits and
-/// `-._~/:?=&` as themselves, every other byte as upper-case `%XX` (callout-protocol.md).
-pub fn encode_key(key: &str) -> String {
-    encode(key, b"-._~/:?=&")
-}
-
-/// ASCII letters and digits and the bytes of `keep` as themselves, every other byte `%XX`.
-fn encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            push_escaped(&mut out, b);
-        }
-    }
-    out
-}
+/// A query component keeps only RFC 3986's unreserved characters (§2.3) as themselves.
+const COMPONENT_ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 #[cfg(test)]
 mod tests {
@@ -342,7 +281,7 @@ mod tests {
 
     /// The companion's side of the contract: `%XX` back to bytes, then UTF-8.
     fn companion_decode(header: &str) -> Option<String> {
-        String::from_utf8(percent_decode(header, false)).ok()
+        hzcache_contract::decode_key(header)
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!   advanced by the time spent here.
 
 use crate::config::L1Settings;
+use hzcache_contract::decode_key;
 
 /// The shared-data key of slot `n`.
 pub fn slot_key(n: u32) -> String {
@@ -416,7 +417,7 @@ pub fn read_feed(body: &[u8], at: &FeedPosition) -> Option<FeedUpdate> {
             });
         }
         let (map, key) = line.split_once(' ')?;
-        let (map, key) = (decode_component(map)?, decode_component(key)?);
+        let (map, key) = (decode_key(map)?, decode_key(key)?);
         // A variant's change concerns the entry stored under its primary key.
         let primary = match key.find("\0v:") {
             Some(i) => key.get(..i).unwrap_or(&key).to_string(),
@@ -425,31 +426,6 @@ pub fn read_feed(body: &[u8], at: &FeedPosition) -> Option<FeedUpdate> {
         keys.push((map, primary));
     }
     Some(FeedUpdate::Drop { cursor, keys })
-}
-
-/// `%XX` back to bytes (the key encoding of the callout), then UTF-8; `None` for a `%` not
-/// followed by two hex digits, or bytes that are not UTF-8.
-fn decode_component(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut rest = s.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        rest = tail;
-        if b != b'%' {
-            out.push(b);
-            continue;
-        }
-        let [hi, lo, after @ ..] = rest else {
-            return None;
-        };
-        let hex = |c: u8| {
-            char::from(c)
-                .to_digit(16)
-                .and_then(|d| u8::try_from(d).ok())
-        };
-        out.push(hex(*hi)? << 4 | hex(*lo)?);
-        rest = after;
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - `config`: the JSON configuration, parsed and validated once in `on_configure`.
 //! - `rules`: which rule applies to a request.
 //! - `key`: cache key computation and its header encoding.
+//! - `url`: target splitting, host without port, percent-decoding (a leaf the others share).
 //! - `callout`: the callout header list and the classification of the companion's reply.
 //! - `l1`: the in-Envoy L1 table in shared data and the invalidation feed it follows.
 //! - `breaker`: the circuit breaker that stops callouts to a failing companion.
@@ -41,6 +42,7 @@ pub mod key;
 pub mod l1;
 pub mod metrics;
 pub mod rules;
+pub mod url;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

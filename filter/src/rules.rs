@@ -5,7 +5,7 @@
 //! ([`RequestHead`]) and host/port handling; key computation lives in `key.rs`.
 
 use crate::config::{Match, Rule};
-use crate::key::split_target;
+use crate::url::{host_without_port, split_target};
 
 /// The parts of a request that rules and keys look at, borrowed from its pseudo-headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,22 +43,6 @@ pub fn matches(m: &Match, req: &RequestHead<'_>) -> bool {
     match &m.host {
         None => true,
         Some(host) => host_without_port(req.authority).eq_ignore_ascii_case(host),
-    }
-}
-
-/// `example.com:8080` → `example.com`, `[::1]:80` → `[::1]`; anything without a numeric port is
-/// returned unchanged.
-pub fn host_without_port(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        // IPv6 literal: the port, if any, follows the closing bracket.
-        return match authority.find(']') {
-            Some(end) => &authority[..=end],
-            None => authority,
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
     }
 }
 
@@ -180,17 +164,5 @@ mod tests {
         assert_eq!(found(&rules, req("GET", "/", "www.example.com")), None);
         assert_eq!(found(&rules, req("GET", "/", "example.com.evil")), None);
         assert_eq!(found(&rules, req("GET", "/", "")), None);
-    }
-
-    #[test]
-    fn ports_are_stripped_only_when_numeric() {
-        assert_eq!(host_without_port("a.b:80"), "a.b");
-        assert_eq!(host_without_port("a.b"), "a.b");
-        assert_eq!(host_without_port("a.b:"), "a.b");
-        assert_eq!(host_without_port("a.b:x"), "a.b:x");
-        assert_eq!(host_without_port("[::1]:8080"), "[::1]");
-        assert_eq!(host_without_port("[::1]"), "[::1]");
-        assert_eq!(host_without_port("[::1"), "[::1");
-        assert_eq!(host_without_port(""), "");
     }
 }

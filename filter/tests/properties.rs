@@ -5,9 +5,8 @@
 use hzcache_filter::abi::{parse_pairs, serialize_pairs};
 use hzcache_filter::callout::{classify, plan, Reply};
 use hzcache_filter::config::{parse, KeySource, KeySpec};
-use hzcache_filter::key::{
-    cache_key, encode_key, normalise_query, percent_decode, KeyInput, MAX_KEY_LEN,
-};
+use hzcache_filter::key::{cache_key, encode_key, normalise_query, KeyInput, MAX_KEY_LEN};
+use hzcache_filter::url::percent_decode;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

@@ -130,9 +130,7 @@ fn strip(src: &str) -> String {
             };
             match len {
                 Some(n) => {
-                    for _ in 0..=n {
-                        out.push(b' ');
-                    }
+                    out.extend(std::iter::repeat_n(b' ', n + 1));
                     i += n + 1;
                 }
                 None => {

@@ -8,7 +8,8 @@
 //! - Nothing the key ignores reaches the origin: paths, repeated parameters, other
 //!   parameters, `X-Forwarded-*` and override headers.
 //! - Requests with cookies are not shared unless the rule says how.
-//! - Secrets and query values stay out of logs above debug and out of the command line.
+//! - Secrets and query values stay out of logs above debug and out of the command line; JSON
+//!   logs at trace level are JSON lines that hold no secret and no origin-fetch mark.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -475,5 +476,120 @@ fn query_values_and_secrets_stay_out_of_logs_above_debug() {
     assert!(
         !envoy_log.contains(callout_secret()),
         "the filter never logs its secret"
+    );
+}
+
+#[test]
+fn json_logs_at_trace_level_are_json_lines_without_any_secret() {
+    use hzcache_e2e::{free_port, loopback, probe_get, secret_file, wait_until, Process};
+    use std::sync::{Arc, Mutex};
+    // The origin keeps the origin-fetch marks the companion sends it: they must not be logged
+    // either (a mark opens one request for a minute).
+    let marks = Arc::new(Mutex::new(Vec::<String>::new()));
+    let origin = Origin::start({
+        let marks = marks.clone();
+        move |seen| {
+            if let Some(m) = seen
+                .headers
+                .get(hzcache_contract::ORIGIN_FETCH_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                marks.lock().unwrap().push(m.to_string());
+            }
+            OriginReply::ok("json log body").header("cache-control", "public, max-age=60")
+        }
+    })
+    .expect("origin");
+    let member = hzcache_e2e::shared_member();
+    let admin_token = format!("admin-{}", unique("TOKENVALUE").replace('-', ""));
+    let port = free_port();
+    let mut cmd = std::process::Command::new(companion_bin().unwrap());
+    cmd.env_clear()
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--cluster-name", &member.cluster_name])
+        .args(["--hazelcast", &member.address()])
+        .args(["--origin", &origin.origin_arg()])
+        .args(["--map", "hzcache=envelope"])
+        .args(["--admin-token-file", &secret_file("admin", &admin_token)])
+        .env("HZCACHE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "trace")
+        .env("HZCACHE_CALLOUT_SECRET", callout_secret());
+    let mut process = Process::spawn("companion-json", &mut cmd).expect("companion");
+    let addr = loopback(port);
+    wait_until("companion /readyz", Duration::from_secs(30), || {
+        probe_get(addr, "/readyz").is_some_and(|(s, _)| s == 200) || !process.is_running()
+    })
+    .unwrap();
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+
+    let query_value = format!("q{}", unique("QUERYVALUE").replace('-', ""));
+    let key = format!("http://example.com/j?token={query_value}");
+    let mut fetch = fetch_call("hzcache", &key, "envelope", Some(callout_secret()));
+    for (name, value) in fetch.iter_mut() {
+        if name == "x-hzcache-request-path" {
+            *value = format!("/j?token={query_value}");
+        }
+    }
+    let miss = call(&url("/v1/fetch"), "GET", &fetch);
+    assert_eq!(
+        miss.header("x-hzcache-outcome"),
+        Some("miss"),
+        "{}",
+        miss.text()
+    );
+    let hit = call(&url("/v1/fetch"), "GET", &fetch);
+    assert_eq!(hit.header("x-hzcache-outcome"), Some("hit"));
+    let wrong_guess = "a-wrong-guess-of-the-secret-0123";
+    let refused = call(
+        &url("/v1/fetch"),
+        "GET",
+        &fetch_call("hzcache", &key, "envelope", Some(wrong_guess)),
+    );
+    assert_eq!(refused.status, 401);
+    let purge = send(
+        "POST",
+        &url(&format!(
+            "/admin/purge?map=hzcache&key={}",
+            hzcache_contract::encode_key(&key)
+        )),
+        &[("authorization", &format!("Bearer {admin_token}"))],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(purge.status, 200, "{}", purge.text());
+    std::thread::sleep(Duration::from_millis(300));
+
+    let marks = marks.lock().unwrap().clone();
+    assert!(!marks.is_empty(), "the origin fetch carried a mark");
+    let log = process.log_text();
+    let mut levels = std::collections::BTreeSet::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let level = json["level"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no level: {line}"));
+        levels.insert(level.to_string());
+        for secret in [callout_secret(), admin_token.as_str(), wrong_guess] {
+            assert!(!line.contains(secret), "a secret in a log line: {line}");
+        }
+        for mark in &marks {
+            let mac = mark.rsplit('.').next().unwrap();
+            assert!(
+                !line.contains(mac),
+                "an origin-fetch mark in a log line: {line}"
+            );
+        }
+        if !matches!(level, "DEBUG" | "TRACE") {
+            assert!(!line.contains(&query_value), "a key above debug: {line}");
+        }
+    }
+    assert!(
+        levels.contains("TRACE") && levels.contains("DEBUG") && levels.contains("INFO"),
+        "{levels:?}"
+    );
+    assert!(
+        log.contains(&query_value),
+        "debug lines do name the key, so the test could see a leak"
     );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::header::{HeaderMap, SET_COOKIE};
 
-use crate::cache::Cache;
+use super::Cache;
 use crate::coalesce::Done;
 use crate::entry::{header_pairs, Entry, VaryIndex};
 use crate::fetch_request::{FetchRequest, Mode, ValueType};
