@@ -86,13 +86,13 @@ impl Collector for FeedHandle {
         let events = ConstCounter::new(stats.events_total);
         events.encode(encoder.encode_descriptor(
             "hzcache_feed_events",
-            "Invalidated keys put in the feed.",
+            "Invalidated keys put in the feed",
             None,
             events.metric_type(),
         )?)?;
         let mut resets = encoder.encode_descriptor(
             "hzcache_feed_resets",
-            "Times the feed told its readers to drop everything, by reason.",
+            "Times the feed told its readers to drop everything, by reason",
             None,
             MetricType::Counter,
         )?;
@@ -102,14 +102,14 @@ impl Collector for FeedHandle {
         let cursor = ConstGauge::new(stats.cursor);
         cursor.encode(encoder.encode_descriptor(
             "hzcache_feed_cursor",
-            "Sequence number of the newest feed event.",
+            "Sequence number of the newest feed event",
             None,
             cursor.metric_type(),
         )?)?;
         let ready = ConstGauge::new(i64::from(stats.ready));
         ready.encode(encoder.encode_descriptor(
             "hzcache_feed_ready",
-            "Whether the feed is served (1) or answers 503 (0).",
+            "Whether the feed is served (1) or answers 503 (0)",
             None,
             ready.metric_type(),
         )?)?;

@@ -181,21 +181,21 @@ impl Event {
     fn help(self) -> &'static str {
         match self {
             Event::CoalescedLocal | Event::CoalescedRemote => {
-                "Requests that waited for another request's origin fetch, here (local) or on another companion (cluster)."
+                "Requests that waited for another request's origin fetch, here (local) or on another companion (cluster)"
             }
-            Event::CoalesceTimeout => "Waits for another fetch that timed out, so the request fetched itself.",
-            Event::Revalidation => "Conditional requests sent to the origin.",
-            Event::BackgroundRefresh => "Background refreshes started by stale-while-revalidate.",
-            Event::Invalidation => "Entries removed by unsafe-method invalidation.",
+            Event::CoalesceTimeout => "Waits for another fetch that timed out, so the request fetched itself",
+            Event::Revalidation => "Conditional requests sent to the origin",
+            Event::BackgroundRefresh => "Background refreshes started by stale-while-revalidate",
+            Event::Invalidation => "Entries removed by unsafe-method invalidation",
             Event::Purged => "Entries removed by the purge API.",
-            Event::NotStored => "Responses fetched but not stored (not cacheable).",
-            Event::RangeAnswered => "Range requests answered from a stored 200 (206 or 416).",
-            Event::PieceFetch => "Range requests for the bytes a stored partial response (206) lacks.",
-            Event::PiecesCombined => "Stored partial responses completed into a whole 200.",
-            Event::TooLargeMarked => "Too-large markers written.",
-            Event::TooLargeKnown => "Requests passed at once for a too-large marker.",
-            Event::OverBudget => "Misses passed because origin bodies in flight held the budget.",
-            Event::Deadline => "Fetches that missed the filter's deadline (answered stale or pass).",
+            Event::NotStored => "Responses fetched but not stored (not cacheable)",
+            Event::RangeAnswered => "Range requests answered from a stored 200 (206 or 416)",
+            Event::PieceFetch => "Range requests for the bytes a stored partial response (206) lacks",
+            Event::PiecesCombined => "Stored partial responses completed into a whole 200",
+            Event::TooLargeMarked => "Too-large markers written",
+            Event::TooLargeKnown => "Requests passed at once for a too-large marker",
+            Event::OverBudget => "Misses passed because origin bodies in flight held the budget",
+            Event::Deadline => "Fetches that missed the filter's deadline (answered stale or pass)",
         }
     }
 }
@@ -235,14 +235,14 @@ impl Default for Metrics {
         let outcomes = family(
             &mut registry,
             "hzcache_requests",
-            "Cache lookups by outcome.",
+            "Cache lookups by outcome",
             "outcome",
             &Outcome::ALL.map(Outcome::name),
         );
         let errors = family(
             &mut registry,
             "hzcache_errors",
-            "Errors by kind.",
+            "Errors by kind",
             "kind",
             &ErrorKind::ALL.map(ErrorKind::name),
         );
@@ -271,13 +271,13 @@ impl Default for Metrics {
         let origin = Histogram::new(BUCKETS);
         registry.register(
             "hzcache_origin_request_duration_seconds",
-            "Origin fetch time (whole exchange).",
+            "Origin fetch time (whole exchange)",
             origin.clone(),
         );
         let hazelcast = Histogram::new(BUCKETS);
         registry.register(
             "hzcache_hazelcast_request_duration_seconds",
-            "Hazelcast lookup time.",
+            "Hazelcast lookup time",
             hazelcast.clone(),
         );
         Metrics {
@@ -393,6 +393,8 @@ mod tests {
             "hzcache_purged_entries_total",
             "hzcache_not_stored_total",
             "hzcache_range_answers_total",
+            "hzcache_piece_fetches_total",
+            "hzcache_pieces_combined_total",
             "hzcache_too_large_marks_total",
             "hzcache_too_large_passes_total",
             "hzcache_inflight_budget_passes_total",
