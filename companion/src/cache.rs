@@ -165,13 +165,36 @@ impl Cache {
         // entry (or a `pass`) reach the client while the origin hangs.
         let deadline = req.deadline.map(|d| tokio::time::Instant::now() + d);
         let rules = RequestRules::from_request(&req.client_headers);
-        let found = match self.lookup(&req).await {
-            Ok(f) => f,
-            Err(e) => {
+        // The lookup is bounded on its own: a member that stopped answering (a GC pause, a
+        // frozen VM) would hold its partitions' reads until the Hazelcast timeout, and a cache
+        // slower than the origin helps nobody. Past the bound the request goes upstream as if
+        // there were no cache; the companion itself is healthy, so this is a `pass`, not an
+        // error the filter's breaker counts.
+        let lookup_until = match (self.config.lookup_timeout, deadline) {
+            (Some(t), Some(d)) => Some(d.min(tokio::time::Instant::now() + t)),
+            (Some(t), None) => Some(tokio::time::Instant::now() + t),
+            (None, d) => d,
+        };
+        let lookup = self.lookup(&req);
+        let looked_up = match lookup_until {
+            Some(until) => tokio::time::timeout_at(until, lookup).await.ok(),
+            None => Some(lookup.await),
+        };
+        let found = match looked_up {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "Hazelcast lookup failed; filter will fail open");
                 self.metrics.error(ErrorKind::Hazelcast);
                 self.metrics.outcome(Outcome::Error);
                 return Answer::error(StatusCode::SERVICE_UNAVAILABLE, &format!("hazelcast: {e}"));
+            }
+            None => {
+                tracing::warn!(
+                    "Hazelcast lookup slower than --lookup-timeout-ms; passing upstream"
+                );
+                self.metrics.error(ErrorKind::HazelcastTimeout);
+                self.metrics.outcome(Outcome::Pass);
+                return Answer::pass("lookup-slow");
             }
         };
         let now = now_ms();

@@ -39,6 +39,12 @@ pub struct Config {
     /// reached (refused, reset, closed before answering; RFC 9111 §4.2.4), unless it forbids
     /// stale; seconds, 0: off.
     pub stale_if_unreachable_secs: u32,
+    /// Longest a request's Hazelcast lookup may take before the request goes upstream without
+    /// the cache (`pass`); `None`: only the Hazelcast timeout and the filter's deadline bound
+    /// it. A member that stops answering (a long GC pause, a frozen VM) holds the reads of its
+    /// partitions until the Hazelcast timeout; a cache that is slower than its origin helps
+    /// nobody, so past this the request is answered as if there were no cache.
+    pub lookup_timeout: Option<Duration>,
     /// Bearer token of the purge API; `None`: the API is off.
     pub admin_token: Option<Secret>,
     /// The secret every `/v1/*` call must carry (`x-hzcache-auth`); `None`: calls need none,
@@ -298,6 +304,17 @@ pub struct Cli {
         default_value = "60"
     )]
     stale_if_unreachable_secs: String,
+
+    /// Longest a request's cache lookup in Hazelcast may take before the request goes upstream
+    /// without the cache, in milliseconds (0: bounded only by --hazelcast-timeout-ms and the
+    /// filter's deadline)
+    #[arg(
+        long,
+        env = "HZCACHE_LOOKUP_TIMEOUT_MS",
+        value_name = "N",
+        default_value = "1000"
+    )]
+    lookup_timeout_ms: String,
 
     /// Deadline of one Hazelcast call, in milliseconds
     #[arg(
@@ -591,6 +608,11 @@ impl Config {
             0,
             MAX_STALE_IF_UNREACHABLE_SECS,
         )? as u32;
+        let lookup_timeout =
+            match number("--lookup-timeout-ms", &cli.lookup_timeout_ms, 0, 600_000)? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            };
         let admin_token = secret(
             "--admin-token-file",
             cli.admin_token_file,
@@ -636,6 +658,7 @@ impl Config {
             max_inflight_body_bytes,
             too_large_ttl,
             stale_if_unreachable_secs,
+            lookup_timeout,
             admin_token,
             callout_secret,
             maps,
@@ -653,7 +676,7 @@ impl Config {
             .map(|(n, o)| format!("{n}=http://{}{}", o.authority, o.path_prefix))
             .collect();
         format!(
-            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}\nlog-format={}",
+            "listen={}\nhazelcast={}\ncluster-name={}\norigins={}\norigin-timeout-ms={}\nmax-entry-bytes={}\nmax-inflight-body-bytes={}\ntoo-large-ttl-secs={}\nstale-if-unreachable-secs={}\nlookup-timeout-ms={}\nhazelcast-timeout-ms={}\nhazelcast-max-frame-bytes={}\nhazelcast-max-message-bytes={}\nmaps={}\ncallout-secret={}\nadmin-api={}\nlog-format={}",
             self.listen,
             self.hazelcast.addresses.join(","),
             self.hazelcast.cluster_name,
@@ -663,6 +686,7 @@ impl Config {
             self.max_inflight_body_bytes,
             self.too_large_ttl.as_secs(),
             self.stale_if_unreachable_secs,
+            self.lookup_timeout.map_or(0, |d| d.as_millis()),
             self.hazelcast.invocation_timeout.as_millis(),
             self.hazelcast.reader_limits.max_frame_len,
             self.hazelcast.reader_limits.max_message_len,

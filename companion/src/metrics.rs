@@ -63,6 +63,8 @@ impl Outcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     Hazelcast,
+    /// A lookup slower than `--lookup-timeout-ms` (the request was passed upstream).
+    HazelcastTimeout,
     Origin,
     OriginTimeout,
     OriginStatus,
@@ -76,8 +78,9 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 9] = [
+    const ALL: [ErrorKind; 10] = [
         ErrorKind::Hazelcast,
+        ErrorKind::HazelcastTimeout,
         ErrorKind::Origin,
         ErrorKind::OriginTimeout,
         ErrorKind::OriginStatus,
@@ -90,6 +93,7 @@ impl ErrorKind {
     fn name(self) -> &'static str {
         match self {
             ErrorKind::Hazelcast => "hazelcast",
+            ErrorKind::HazelcastTimeout => "hazelcast_timeout",
             ErrorKind::Origin => "origin",
             ErrorKind::OriginTimeout => "origin_timeout",
             ErrorKind::OriginStatus => "origin_5xx",

@@ -6,7 +6,9 @@
 //! - an origin that hangs neither switches the cache off nor keeps stale-if-error from being
 //!   served with the shipped timeouts (the companion answers inside the filter's deadline);
 //! - a frozen companion costs a request about a second, not the callout timeout, and hits come
-//!   back within seconds of it answering again.
+//!   back within seconds of it answering again;
+//! - a frozen Hazelcast member costs a request the companion's lookup bound
+//!   (`--lookup-timeout-ms`), not the Hazelcast timeout, and opens no breaker.
 //!
 //! `make faults` runs the same kinds of faults under load, with more scenarios.
 
@@ -15,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hzcache_e2e::raw::{get_head, raw, stat};
-use hzcache_e2e::{get, unique, Origin, OriginReply, Stack};
+use hzcache_e2e::{
+    demo_filter_config, get, unique, Companion, Envoy, HazelcastMember, Origin, OriginReply, Stack,
+};
 
 const BREAKER_OPEN: &str = "wasmcustom.hzcache.breaker_open";
 
@@ -188,4 +192,69 @@ fn a_frozen_companion_costs_a_second_and_hits_come_back_within_seconds() {
         "slowest request while frozen: {slowest:?}; hits back {:?} after SIGCONT",
         thawed.elapsed()
     );
+}
+
+/// A member that stops answering (a long GC pause, a frozen VM) holds the reads of its
+/// partitions until the Hazelcast timeout (3 s); the companion bounds a request's lookup by
+/// `--lookup-timeout-ms` (1 s by default) and then lets it go upstream without the cache
+/// (`pass`), which is no failure of the companion's, so the breaker stays closed.
+#[test]
+fn a_frozen_member_costs_a_request_the_lookup_bound_not_the_hazelcast_timeout() {
+    let (origin, _) = switchable_origin();
+    // A member of its own: the binary's shared one serves the other tests.
+    let member = HazelcastMember::start_single().expect("member");
+    let companion = Companion::start(
+        &member.cluster_name,
+        &[member.address()],
+        &[origin.origin_arg()],
+        &[],
+    )
+    .expect("companion");
+    companion.wait_ready(Duration::from_secs(30)).unwrap();
+    let envoy = Envoy::start(&demo_filter_config().unwrap(), origin.port, companion.port).unwrap();
+    let fresh = format!("/fresh/{}", unique("f"));
+    assert_eq!(get(&envoy.url(&fresh)).unwrap().cache(), "MISS");
+    assert_eq!(get(&envoy.url(&fresh)).unwrap().cache(), "HIT");
+
+    member.process.signal(libc::SIGSTOP);
+    let mut slowest = Duration::ZERO;
+    for _ in 0..4 {
+        let path = format!("/other/{}", unique("o"));
+        let started = Instant::now();
+        let r = get(&envoy.url(&path)).unwrap();
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("body of {path}"), "the origin's answer");
+    }
+    let frozen_hit = Instant::now();
+    let r = get(&envoy.url(&fresh)).unwrap();
+    let fresh_took = frozen_hit.elapsed();
+    member.process.signal(libc::SIGCONT);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), format!("body of {fresh}"));
+    assert!(
+        slowest < Duration::from_millis(2500) && fresh_took < Duration::from_millis(2500),
+        "a frozen member cost {slowest:?} / {fresh_took:?} (lookup bound 1 s, Hazelcast timeout 3 s)"
+    );
+    assert_eq!(
+        stat(&envoy.stats(), BREAKER_OPEN).unwrap_or(0),
+        0,
+        "a slow member is not the companion's failure"
+    );
+    let metrics = hzcache_e2e::probe_get(hzcache_e2e::loopback(companion.port), "/metrics")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("hzcache_errors_total{kind=\"hazelcast_timeout\"}"),
+        "{metrics}"
+    );
+    // Thawed, the entry answers from the cache again.
+    let thawed = Instant::now();
+    while get(&envoy.url(&fresh)).unwrap().cache() != "HIT" {
+        assert!(
+            thawed.elapsed() < Duration::from_secs(15),
+            "no hit after SIGCONT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
