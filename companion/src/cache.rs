@@ -565,7 +565,7 @@ impl Cache {
             self.config.origin_timeout,
             &self.instance,
         );
-        match marker.claim().await {
+        match marker.claim_within(self.config.lookup_timeout).await {
             Claim::Held => {
                 // Another companion may have finished between our lookup and taking the marker.
                 let answer = match self.fresh_hit(req, since).await {
@@ -593,6 +593,12 @@ impl Cache {
                     let done = done_of(&a);
                     return (a, done);
                 }
+                self.fetch_origin(req, stale, overwrite, index).await
+            }
+            Claim::Slow => {
+                tracing::debug!(
+                    "in-flight marker slower than --lookup-timeout-ms; fetching uncoordinated"
+                );
                 self.fetch_origin(req, stale, overwrite, index).await
             }
             Claim::Unavailable(e) => {

@@ -131,6 +131,7 @@ impl Drop for Flight {
 }
 
 /// One key's in-flight marker in Hazelcast.
+#[derive(Clone)]
 pub struct Marker {
     markers: Map,
     key: String,
@@ -149,6 +150,9 @@ pub enum Claim {
     Elsewhere,
     /// Hazelcast did not answer: fetch uncoordinated.
     Unavailable(HazelcastError),
+    /// Hazelcast did not answer within the bound ([`Marker::claim_within`]): fetch
+    /// uncoordinated; the claim finishes on its own and gives back a marker it took.
+    Slow,
 }
 
 /// How waiting on another companion's fetch ended.
@@ -184,6 +188,33 @@ impl Marker {
             Ok(None) => Claim::Held,
             Ok(Some(_)) => Claim::Elsewhere,
             Err(e) => Claim::Unavailable(e),
+        }
+    }
+
+    /// [`Marker::claim`], waited for at most `bound` (`None`: as long as it takes). The
+    /// marker's partition may live on a member that stopped answering, whose calls wait for
+    /// the Hazelcast timeout; a request is not held for that. A claim past the bound runs on
+    /// in its own task and releases the marker if it got it, so no other companion waits on
+    /// a marker nobody fetches under.
+    pub async fn claim_within(&self, bound: Option<Duration>) -> Claim {
+        let Some(bound) = bound else {
+            return self.claim().await;
+        };
+        let this = self.clone();
+        let mut task = tokio::spawn(async move { this.claim().await });
+        match tokio::time::timeout(bound, &mut task).await {
+            Ok(Ok(claim)) => claim,
+            // The claim task panicked: as if Hazelcast had not answered in time.
+            Ok(Err(_)) => Claim::Slow,
+            Err(_) => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    if let Ok(Claim::Held) = task.await {
+                        this.release().await;
+                    }
+                });
+                Claim::Slow
+            }
         }
     }
 

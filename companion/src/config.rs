@@ -613,6 +613,13 @@ impl Config {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             };
+        // A write waits for its backups' acknowledgements at most this long too (Hazelcast's
+        // own default is 5 s): a backup member that stopped answering would otherwise hold
+        // every write whose partition it backs up, the store after a miss included. Past it
+        // the write stands on its owner, as Hazelcast's own timeout leaves it.
+        if let Some(t) = lookup_timeout {
+            hazelcast.backup_ack_timeout = hazelcast.backup_ack_timeout.min(t);
+        }
         let admin_token = secret(
             "--admin-token-file",
             cli.admin_token_file,
