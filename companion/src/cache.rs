@@ -39,7 +39,7 @@ use crate::answer::{
     piece_plan, Answer, Forwarded, Served,
 };
 use crate::coalesce::{flight_key, Claim, Done, Inflight, Marker, Role, Waited, INFLIGHT_MAP};
-use crate::config::Config;
+use crate::config::{Config, Origin};
 use crate::entry::{header_map, header_pairs, Entry, TooLarge, VaryIndex};
 use crate::feed_driver::FeedHandle;
 use crate::fetch_request::{key_digest, FetchRequest, Mode};
@@ -669,25 +669,7 @@ impl Cache {
         if !conditional.is_empty() {
             self.metrics.event(Event::Revalidation);
         }
-        let request_ms = now_ms();
-        let started = Instant::now();
-        let fetched = self
-            .origin
-            .get(
-                origin,
-                &req.path,
-                &req.host,
-                req.scheme,
-                &req.client_headers,
-                &conditional,
-                self.config.max_entry_bytes,
-            )
-            .await;
-        self.metrics.origin_latency(started.elapsed());
-        let times = Times {
-            request_ms,
-            response_ms: now_ms(),
-        };
+        let (fetched, times) = self.origin_get(origin, req, &conditional).await;
         let resp = match fetched {
             Ok(r) if r.status.is_server_error() && stale.as_ref().is_some_and(|s| s.if_error) => {
                 self.metrics.error(ErrorKind::OriginStatus);
@@ -759,6 +741,36 @@ impl Cache {
         }
         self.fresh_response(req, resp, times, overwrite, index, fwd)
             .await
+    }
+
+    /// One origin request for `req` with the cache's own request fields `extra` (validators,
+    /// a `Range`), timed: the answer, and when it was asked and answered (RFC 9111 §4.2.3).
+    async fn origin_get(
+        &self,
+        origin: &Origin,
+        req: &FetchRequest,
+        extra: &HeaderMap,
+    ) -> (Result<OriginResponse, OriginError>, Times) {
+        let request_ms = now_ms();
+        let started = Instant::now();
+        let fetched = self
+            .origin
+            .get(
+                origin,
+                &req.path,
+                &req.host,
+                req.scheme,
+                &req.client_headers,
+                extra,
+                self.config.max_entry_bytes,
+            )
+            .await;
+        self.metrics.origin_latency(started.elapsed());
+        let times = Times {
+            request_ms,
+            response_ms: now_ms(),
+        };
+        (fetched, times)
     }
 
     /// Records under the request's key that its body is too large to store, for
@@ -882,25 +894,7 @@ impl Cache {
         }
         ask.insert(IF_RANGE, if_range);
         self.metrics.event(Event::PieceFetch);
-        let request_ms = now_ms();
-        let started = Instant::now();
-        let fetched = self
-            .origin
-            .get(
-                origin,
-                &req.path,
-                &req.host,
-                req.scheme,
-                &req.client_headers,
-                &ask,
-                self.config.max_entry_bytes,
-            )
-            .await;
-        self.metrics.origin_latency(started.elapsed());
-        let times = Times {
-            request_ms,
-            response_ms: now_ms(),
-        };
+        let (fetched, times) = self.origin_get(origin, req, &ask).await;
         let resp = match fetched {
             Ok(r) => r,
             Err(e) => {
