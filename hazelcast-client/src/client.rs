@@ -332,6 +332,41 @@ mod tests {
         client
     }
 
+    /// `wait_connected` after the connection is up (nobody waited while it came up) says so at
+    /// once. A `watch` send with no receiver stores nothing, so the flag must be replaced, not
+    /// sent: the companion's feed asked only after connecting and never saw the connection.
+    #[tokio::test]
+    async fn wait_connected_sees_a_connection_made_before_anyone_asked() {
+        let address = fake_member::start(move |mut s: Session| async move {
+            while let Some(req) = s.read().await {
+                let id = req.correlation_id();
+                let answer = match req.message_type() {
+                    view_codec::REQUEST_TYPE => {
+                        MessageBuilder::response(view_codec::RESPONSE_TYPE, |_| {}).build()
+                    }
+                    trigger::REQUEST_TYPE => trigger::encode_response(),
+                    _ => continue,
+                };
+                s.send(answer, id).await;
+            }
+        })
+        .await;
+        let client = Client::start(ClientConfig {
+            addresses: vec![address],
+            ..ClientConfig::default()
+        });
+        let started = std::time::Instant::now();
+        while !client.is_connected() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(client.wait_connected(Duration::from_millis(200)).await);
+        client.shutdown();
+    }
+
     #[tokio::test]
     async fn an_error_answer_becomes_a_server_error_with_the_members_class_and_message() {
         let client = member_answering_gets_with(|| {

@@ -288,7 +288,7 @@ impl Connection {
         for (_, tx) in waiting {
             let _ = tx.send(Err(self.closed_error(reason)));
         }
-        let _ = self.closing.send(true);
+        self.closing.send_replace(true);
     }
 
     fn closed_error(&self, reason: &str) -> HazelcastError {

@@ -24,7 +24,7 @@ const MEMBER_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 impl Shared {
     /// Stops reconnecting and closes every connection.
     pub(crate) fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.send_replace(true);
         let conns: Vec<_> = self.state().connections.values().cloned().collect();
         for c in conns {
             c.close("client shut down");
@@ -116,7 +116,7 @@ impl Shared {
                 shared.wake.notify_one();
             }
         });
-        let _ = self.connected.send(true);
+        self.connected.send_replace(true);
         true
     }
 
@@ -259,7 +259,7 @@ pub(crate) async fn manage(shared: Arc<Shared>) {
             return;
         }
         if shared.prune() == 0 {
-            let _ = shared.connected.send(false);
+            shared.connected.send_replace(false);
             if was_connected {
                 tracing::warn!("lost every Hazelcast connection; reconnecting");
                 was_connected = false;

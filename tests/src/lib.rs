@@ -509,8 +509,9 @@ impl Companion {
             .arg(members.join(","))
             .env(
                 "RUST_LOG",
-                std::env::var("HZCACHE_TEST_LOG")
-                    .unwrap_or_else(|_| "info,hzcache_companion=debug".into()),
+                std::env::var("HZCACHE_TEST_LOG").unwrap_or_else(|_| {
+                    "info,hzcache_companion=debug,hazelcast_client=debug".into()
+                }),
             )
             .env("HZCACHE_CALLOUT_SECRET", callout_secret())
             .env("HZCACHE_MAPS", DEMO_MAPS);
