@@ -15,10 +15,11 @@ build-release: setup
 	$(CARGO) build --locked -p hzcache-filter --target wasm32-wasip1 --release
 	$(CARGO) build --locked -p hzcache-companion --release
 
-# Lints first, native and for the wasm target (the filter's no-panic lints, lib.rs, apply to
-# the code Envoy runs), then the Hazelcast client's rustdoc with warnings as errors (a broken
+# Formatting and lints first, native and for the wasm target (the filter's no-panic lints,
+# lib.rs, apply to the code Envoy runs), then the Hazelcast client's rustdoc with warnings as errors (a broken
 # link or an undocumented public item fails; its doctests run with `cargo test`).
 test: build
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --locked -p hzcache-filter --target wasm32-wasip1 -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p hazelcast-client

